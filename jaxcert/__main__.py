@@ -1,0 +1,5 @@
+import sys
+
+from jaxcert.cli import main
+
+sys.exit(main())
