@@ -1,0 +1,1 @@
+"""Judge-corrected failure rates: constrained MLE, intervals, baselines, certify."""

@@ -1,0 +1,211 @@
+"""``certify``: same numbers as the underlying estimators, validation, rendering."""
+
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from jaxcert import Counts
+from jaxcert.judge import cmle_intervals as ci
+from jaxcert.judge.certify import ALL_ORDER, CertifyResult, CertifyTable, certify
+from jaxcert.judge.likelihood import umle
+from jaxcert.judge.solver import mle
+
+EXACT = dict(rtol=0, atol=0)  # same function, same inputs: bit-identical
+ORACLE = dict(rtol=1e-9, atol=1e-12)  # independent closed form / scipy
+
+# 40 human-labelled items (TPR 10/12, FPR 3/28) and 200 judge-only (60 judge positives).
+C = Counts.create(10, 2, 3, 25, m1=60, m0=140)
+TPR_BOX, FPR_BOX = (0.75, 0.95), (0.02, 0.12)
+
+
+def _labels(c: Counts):
+    """Per-item labels reproducing counts ``c`` (human NaN = judge-only)."""
+    n11, n10, n01, n00, m1, m0 = (int(v) for v in c)
+    human = [1] * (n11 + n10) + [0] * (n01 + n00) + [None] * (m1 + m0)
+    judge = [1] * n11 + [0] * n10 + [1] * n01 + [0] * n00 + [1] * m1 + [0] * m0
+    return human, judge
+
+
+HUMAN, JUDGE = _labels(C)
+
+
+@pytest.fixture(scope="module")
+def cmle_two_sided():
+    return certify(HUMAN, JUDGE, tpr=TPR_BOX, fpr=FPR_BOX)
+
+
+def test_cmle_equals_solver_and_profile(cmle_two_sided):
+    r = cmle_two_sided
+    fit = mle(C, TPR_BOX, FPR_BOX)
+    iv = ci.profile_interval(C, TPR_BOX, FPR_BOX, alpha=0.05, side="two-sided")
+    np.testing.assert_allclose(r.estimate, float(fit.theta), **EXACT)
+    np.testing.assert_allclose([r.lower, r.upper], [float(iv.lower), float(iv.upper)], **EXACT)
+    np.testing.assert_allclose([r.tpr_hat, r.fpr_hat], [float(fit.tpr), float(fit.fpr)], **EXACT)
+    assert r.lower < r.estimate < r.upper
+    assert (r.method, r.n_labeled, r.n_unlabeled, r.status) == ("cmle", 40, 200, "converged")
+    assert r.diagnostics["kkt_residual"] <= 1e-8 and r.diagnostics["num_steps"] >= 1
+    assert r.interval == "profile"
+
+
+def test_counts_input_equals_label_input(cmle_two_sided):
+    assert certify(C, tpr=TPR_BOX, fpr=FPR_BOX).to_dict() == cmle_two_sided.to_dict()
+
+
+def test_upper_certificate_and_json():
+    r = certify(HUMAN, JUDGE, tpr=TPR_BOX, fpr=FPR_BOX, side="upper", alpha=0.1)
+    iv = ci.profile_interval(C, TPR_BOX, FPR_BOX, alpha=0.1, side="upper")
+    np.testing.assert_allclose(r.upper, float(iv.upper), **EXACT)
+    assert r.lower == 0.0
+    assert r.certificate == (f"failure rate <= {r.upper:.4g} with 90% confidence "
+                             "(method cmle, profile interval)")
+    d = json.loads(r.to_json())
+    for k in ("method", "estimate", "lower", "upper", "alpha", "side", "n_labeled",
+              "n_unlabeled", "tpr_hat", "fpr_hat", "active", "status", "diagnostics"):
+        assert k in d
+    assert d["side"] == "upper" and d["alpha"] == 0.1
+    assert "failure rate <=" in str(r)
+
+
+@pytest.mark.parametrize("kind", ["wald", "logit"])
+def test_wald_kinds_equal_wald_interval(kind):
+    r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX, interval=kind)
+    iv = ci.wald_interval(C, TPR_BOX, FPR_BOX, alpha=0.05, side="two-sided", kind=kind)
+    np.testing.assert_allclose([r.estimate, r.lower, r.upper],
+                               [float(iv.estimate), float(iv.lower), float(iv.upper)], **EXACT)
+
+
+def test_bootstrap_uses_the_key():
+    key = jax.random.key(3)
+    r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX, interval="bootstrap", key=key, num_boot=64)
+    iv = ci.bootstrap_interval(key, C, TPR_BOX, FPR_BOX, alpha=0.05, num_boot=64)
+    np.testing.assert_allclose([r.lower, r.upper], [float(iv.lower), float(iv.upper)], **EXACT)
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        certify(C, interval="bootstrap")
+
+
+def test_umle_matches_closed_form():
+    r = certify(C, method="umle")
+    theta, s, f = umle(C)  # Tenenbein's closed form: an independent oracle
+    np.testing.assert_allclose([r.estimate, r.tpr_hat, r.fpr_hat],
+                               [float(theta), float(s), float(f)], **ORACLE)
+    assert r.tpr_box is None and r.active == ()
+    with pytest.raises(ValueError, match="method='umle' does not use tpr/fpr"):
+        certify(C, method="umle", tpr=TPR_BOX)
+
+
+def test_active_constraint_and_box_warning():
+    # calibration TPR is 10/12 = 0.83: a box [0.9, 0.95] binds at its lower end
+    r = certify(C, tpr=(0.9, 0.95))
+    assert r.active == ("tpr>=0.9",)
+    assert any("tpr box [0.9, 0.95] excludes the calibration-only estimate of TPR (0.833)" in w
+               for w in r.diagnostics["warnings"])
+    assert "active constraints: tpr>=0.9" in str(r)
+
+
+def test_classical_equals_clopper_pearson_oracle():
+    r = certify(C, method="classical")
+    lo, hi = scipy.stats.binomtest(12, 40).proportion_ci(0.95, method="exact")
+    np.testing.assert_allclose([r.estimate, r.lower, r.upper], [12 / 40, lo, hi], **ORACLE)
+
+
+def test_zero_failures_give_finite_upper_bounds():
+    c0 = Counts.create(0, 0, 2, 38, m1=5, m0=195)
+    up = certify(c0, method="classical", side="upper", alpha=0.05)
+    np.testing.assert_allclose(up.upper, 1 - 0.05 ** (1 / 40), **ORACLE)
+    cm = certify(c0, tpr=TPR_BOX, fpr=FPR_BOX, side="upper")
+    assert cm.estimate == pytest.approx(0.0, abs=1e-9)
+    assert math.isfinite(cm.upper) and 0 < cm.upper < 1
+    assert "theta>=0" in cm.active
+
+
+@pytest.mark.parametrize("method", ["ppi", "ppi++", "rogan-gladen", "naive"])
+def test_baselines_pass_through(method):
+    from jaxcert.judge import baselines
+
+    fn = {"ppi": baselines.ppi, "ppi++": baselines.ppi_plusplus,
+          "rogan-gladen": baselines.rogan_gladen, "naive": baselines.naive}[method]
+    iv = fn(C, alpha=0.05, side="two-sided")
+    r = certify(HUMAN, JUDGE, method=method)
+    np.testing.assert_allclose([r.estimate, r.lower, r.upper],
+                               [float(iv.estimate), float(iv.lower), float(iv.upper)], **EXACT)
+
+
+def test_ppi_point_estimate_closed_form():
+    # PPI: mean(J_unlabelled) - mean(J_cal - Y) (methods.md)
+    r = certify(C, method="ppi")
+    np.testing.assert_allclose(r.estimate, 60 / 200 - (13 / 40 - 12 / 40), **ORACLE)
+
+
+def test_all_table(cmle_two_sided):
+    t = certify(HUMAN, JUDGE, tpr=TPR_BOX, fpr=FPR_BOX, method="all")
+    assert isinstance(t, CertifyTable)
+    assert tuple(r.method for r in t.rows) == ALL_ORDER
+    assert t["cmle"].to_dict() == cmle_two_sided.to_dict()
+    assert t["umle"].tpr_box is None  # umle is the unconstrained fit by definition
+    d = json.loads(t.to_json())
+    assert [r["method"] for r in d["results"]] == list(ALL_ORDER)
+    assert d["n_labeled"] == 40 and d["n_unlabeled"] == 200
+    text = t.render(truth=0.3)
+    assert "covers" in text and "truth (all human labels): 0.3000" in text
+    for m in ALL_ORDER:
+        assert m in text
+
+
+# ----------------------------------------------------------------- chance-level judges
+def test_box_forcing_chance_raises():
+    with pytest.raises(ValueError, match=r"no better than chance.*method='classical'"):
+        certify(C, tpr=(0.1, 0.2), fpr=(0.3, 0.4))
+
+
+def test_fitted_chance_raises_and_all_records_it():
+    bad = Counts.create(2, 8, 7, 3, m1=50, m0=50)  # calibration TPR 0.2 < FPR 0.7
+    for method in ("umle", "cmle", "rogan-gladen"):
+        with pytest.raises(ValueError, match=r"no better than chance.*method='classical'"):
+            certify(bad, method=method)
+    t = certify(bad, method="all")
+    for m in ("umle", "cmle", "rogan-gladen"):
+        assert t[m].status == "error" and t[m].estimate is None
+        assert "no better than chance" in t[m].diagnostics["error"]
+    assert t["classical"].ok
+    json.loads(t.to_json())  # still valid JSON
+
+
+# ----------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "args,kwargs,match",
+    [
+        (([1, 0], [1]), {}, "different lengths"),
+        (([1, "maybe"], [1, 0]), {}, r"human label at row 1 is 'maybe'"),
+        (([], []), {}, "empty"),
+        (([None, None], [1, 0]), {}, "no human-labelled item"),
+        (([1, 0], [1, None]), {}, "judge label at row 1 is missing"),
+        (([1, 0], None), {}, "judge labels are missing"),
+        ((C, [1, 0]), {}, "pass either Counts"),
+        ((C,), {"tpr": (0.9, 0.8)}, r"tpr is infeasible: lo > hi"),
+        ((C,), {"fpr": (-0.1, 0.2)}, r"fpr must lie inside \[0, 1\]"),
+        ((C,), {"tpr": (0.1, 0.2, 0.3)}, r"tpr must have shape"),
+        ((C,), {"tpr": [(0.1, 0.2), (0.3, 0.4)]}, r"tpr must be one \(lo, hi\) pair"),
+        ((C,), {"alpha": 1.5}, r"alpha must be in \(0, 1\)"),
+        ((C,), {"alpha": [0.1, 0.2]}, r"alpha must be a single number"),
+        ((C,), {"side": "both"}, "side must be one of"),
+        ((C,), {"method": "mle"}, "method must be one of"),
+        ((C,), {"interval": "exact"}, "interval must be one of"),
+        ((C,), {"method": "ppi", "fpr": (0, 0.1)}, "does not use tpr/fpr"),
+        ((Counts.create([1, 2], 1, 1, 1),), {}, "certify takes one data set"),
+        ((Counts.create(0, 0, 0, 0, 5, 5),), {}, "calibration set is empty"),
+    ],
+)
+def test_validation_errors(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        certify(*args, **kwargs)
+
+
+def test_failed_row_renders():
+    r = CertifyResult.failed("cmle", "boom", alpha=0.05, side="upper", n_labeled=1,
+                             n_unlabeled=0)
+    assert r.certificate.startswith("no certificate (method cmle): boom")
+    assert r.to_dict()["estimate"] is None and r.width is None
