@@ -56,6 +56,7 @@ def forest_plot(rows: Sequence, path, *, truth: float | None = None, title: str 
     if truth is not None:
         ax.axvline(truth, color="tab:green", ls="--", lw=1.5, label=f"truth {truth:.3f}")
         ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(labels[::-1])
     ax.set_xlabel(xlabel)

@@ -99,7 +99,8 @@ def _normalise_map(mapping: Mapping | None, name: str) -> dict[str, float]:
         except (TypeError, ValueError):
             f = -1.0
         if f not in (0.0, 1.0):
-            raise ValueError(f"{name} maps {k!r} to {v!r}; map values must be 0, 1 or None (missing)")
+            raise ValueError(f"{name} maps {k!r} to {v!r}; map values must be 0, 1 or "
+                             "None (missing)")
         out[_key(k) or ""] = f
     return out
 

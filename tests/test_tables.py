@@ -24,7 +24,7 @@ def _write_csv(path, header, rows):
 @pytest.fixture
 def csv_file(tmp_path):
     return _write_csv(tmp_path / "labels.csv", ["id", "h", "j"],
-                      [(i, h, j) for i, (h, j) in enumerate(zip(HUMAN, JUDGE))])
+                      [(i, h, j) for i, (h, j) in enumerate(zip(HUMAN, JUDGE, strict=True))])
 
 
 def _expected():
@@ -46,7 +46,7 @@ def test_csv_roundtrip(csv_file):
 def test_jsonl_roundtrip_with_bools_and_nulls(tmp_path):
     p = tmp_path / "labels.jsonl"
     with open(p, "w") as fh:
-        for h, j in zip(HUMAN, JUDGE):
+        for h, j in zip(HUMAN, JUDGE, strict=True):
             fh.write(json.dumps({"h": None if h is None else bool(h), "j": j}) + "\n")
         fh.write("\n")  # blank lines are ignored
     _same_counts(counts_from_table(p, "h", "j"), _expected())

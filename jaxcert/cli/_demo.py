@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -34,27 +33,21 @@ import numpy as np
 
 from jaxcert._validate import SIDES
 
-__all__ = ["register", "run", "transfer_box", "wilson_interval"]
+__all__ = ["register", "run", "transfer_box"]
 
 DEFAULT_MODEL = "llama2orig"
 DEFAULT_JUDGE = "strmatch"
 
 
 def wilson_interval(k: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``k / n`` (two-sided).
-
-    ``(p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``, ``z = Phi^-1(1-alpha/2)``.
-    """
-    from statistics import NormalDist
+    """Two-sided Wilson score interval of ``k / n`` (:func:`jaxcert.intervals.wilson`);
+    ``(0, 1)`` when ``n = 0`` (no information)."""
+    from jaxcert.intervals import wilson
 
     if n <= 0:
         return 0.0, 1.0
-    z = NormalDist().inv_cdf(1 - alpha / 2)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    iv = wilson(float(k), float(n), alpha=alpha)
+    return float(iv.lower), float(iv.upper)
 
 
 def _rates(human, judge):
@@ -141,6 +134,10 @@ def run(args) -> int:
       f"  FPR [{fpr_box[0]:.3f}, {fpr_box[1]:.3f}]  (target's true FPR {true_fpr:.3f}: "
       f"{'inside' if inside(true_fpr, fpr_box) else 'OUTSIDE'})\n\n")
     w(table.render(truth=truth) + "\n")
+    cm = table["cmle"]
+    if cm.ok:
+        w(f"cmle active constraints: {', '.join(cm.active) or 'none'}"
+          f"{'' if cm.active else ' (the transferred boxes do not bind: cmle = umle here)'}\n")
 
     os.makedirs(args.out, exist_ok=True)
     payload = {

@@ -37,7 +37,8 @@ def parse_box(text: str | None, flag: str):
     try:
         lo, hi = (float(p) for p in parts)
     except ValueError:
-        raise ValueError(f"{flag} must be two numbers LO:HI (e.g. 0.85:0.95); got {text!r}") from None
+        raise ValueError(f"{flag} must be two numbers LO:HI (e.g. 0.85:0.95); "
+                         f"got {text!r}") from None
     check_box((lo, hi), flag)
     return lo, hi
 
@@ -46,7 +47,8 @@ def _parse_where(items):
     out = {}
     for item in items or ():
         if "=" not in item:
-            raise ValueError(f"--where must be COLUMN=VALUE (e.g. --where model=gpt4); got {item!r}")
+            raise ValueError("--where must be COLUMN=VALUE (e.g. --where model=gpt4); "
+                             f"got {item!r}")
         col, val = item.split("=", 1)
         out.setdefault(col.strip(), []).append(val)
     return out

@@ -57,11 +57,23 @@ def _cp(k, n, alpha, side):
     k, n, alpha = jnp.broadcast_arrays(as_float(k), as_float(n), as_float(alpha))
     a_lo, a_hi = tail_alphas(alpha, side)
     # L = Beta^{-1}(a_lo; k, n - k + 1), 0 at k = 0 or a_lo = 0.
-    t_lo = _logit_quantile(jnp.maximum(k, 1.0), n - k + 1.0, a_lo, 1.0 - a_lo)
-    lower = jnp.where((k <= 0) | (a_lo <= 0), 0.0, jax.nn.sigmoid(t_lo))
     # U = Beta^{-1}(1 - a_hi; k + 1, n - k), 1 at k = n or a_hi = 0.
-    t_hi = _logit_quantile(k + 1.0, jnp.maximum(n - k, 1.0), 1.0 - a_hi, a_hi)
+    # Both ends in one stacked solve (one compiled solver). Lanes where a shape
+    # parameter would be 0 are overwritten below; k may be fractional when a caller
+    # passes a sum of [0, 1] values.
+    t_lo, t_hi = _logit_quantile(
+        jnp.stack([jnp.where(k > 0, k, 1.0), k + 1.0]),
+        jnp.stack([n - k + 1.0, jnp.where(n - k > 0, n - k, 1.0)]),
+        jnp.stack([a_lo, 1.0 - a_hi]),
+        jnp.stack([1.0 - a_lo, a_hi]),
+    )
+    lower = jnp.where((k <= 0) | (a_lo <= 0), 0.0, jax.nn.sigmoid(t_lo))
     upper = jnp.where((k >= n) | (a_hi <= 0), 1.0, jax.nn.sigmoid(t_hi))
+    # Closed forms of the same quantiles at the edges: U(0) = 1 - a_hi^(1/n) and
+    # L(n) = a_lo^(1/n), exact to the last bit (the rule-of-three certificate).
+    safe_hi, safe_lo = jnp.maximum(a_hi, 1e-300), jnp.maximum(a_lo, 1e-300)
+    upper = jnp.where((k <= 0) & (a_hi > 0), -jnp.expm1(jnp.log(safe_hi) / n), upper)
+    lower = jnp.where((k >= n) & (a_lo > 0), jnp.exp(jnp.log(safe_lo) / n), lower)
     est = k / n
     return Interval(est, lower, upper, _status(est, lower, upper))
 

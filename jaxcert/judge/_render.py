@@ -161,9 +161,12 @@ class CertifyTable:
             lines.append(line + f"  {r.status}")
         if truth is not None:
             lines.append(f"truth (all human labels): {truth:.4f}")
-        notes = [f"{r.method}: {r.diagnostics['error']}" for r in self.rows if not r.ok]
-        notes += [f"{r.method}: {w}" for r in self.rows for w in r.diagnostics.get("warnings", [])]
-        lines += [f"note: {n}" for n in notes]
+        notes: dict[str, list[str]] = {}  # message -> methods (said once)
+        for r in self.rows:
+            for msg in ([r.diagnostics["error"]] if not r.ok else []) + list(
+                    r.diagnostics.get("warnings", [])):
+                notes.setdefault(msg, []).append(r.method)
+        lines += [f"note: {', '.join(ms)}: {msg}" for msg, ms in notes.items()]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -39,12 +39,12 @@ METHODS = ("cmle", "umle", "ppi", "ppi++", "rogan-gladen", "classical", "naive")
 #: Order of the rows of ``method="all"``: human-only first, then judge-based.
 ALL_ORDER = ("classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle")
 INTERVALS = ("profile", "wald", "logit", "bootstrap")
-_BASELINE_INTERVAL = {
-    "ppi": "CLT (PPI)",
-    "ppi++": "CLT (PPI++, tuned lambda)",
-    "rogan-gladen": "delta method",
-    "classical": "Clopper-Pearson (human labels only)",
-    "naive": "Clopper-Pearson on judge verdicts (no correction)",
+_BASELINE_INTERVAL = {  # short names: they appear in the certificate line
+    "ppi": "clt",
+    "ppi++": "clt",
+    "rogan-gladen": "delta-method",
+    "classical": "clopper-pearson",
+    "naive": "clopper-pearson",
 }
 #: Fitted Youden index ``s - r`` below which a "judge near chance" warning is given.
 NEAR_CHANCE = 0.1
@@ -128,13 +128,19 @@ def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boo
 
 
 def _baseline_method(c: Counts, method, alpha, side):
-    from jaxcert.judge import baselines
+    try:
+        from jaxcert.judge import baselines
+    except ImportError as e:  # only while the package is incomplete
+        raise ValueError(f"method={method!r} is unavailable: {e}") from None
 
     s_cal, r_cal = _rate(_f(c.n11), _f(c.n11 + c.n10)), _rate(_f(c.n01), _f(c.n01 + c.n00))
-    if method == "rogan-gladen" and (s_cal is None or r_cal is None or s_cal <= r_cal):
-        raise _chance_error(method, f"calibration TPR {s_cal} <= FPR {r_cal}"
-                            if s_cal is not None and r_cal is not None else
-                            "the calibration set lacks failures or passes")
+    if method == "rogan-gladen":
+        if s_cal is None or r_cal is None:
+            raise ValueError("method='rogan-gladen' needs human-labelled failures and passes "
+                             "to estimate the judge's TPR and FPR; use method='cmle' with "
+                             "tpr/fpr boxes, or method='classical'")
+        if s_cal <= r_cal:
+            raise _chance_error(method, f"calibration TPR {s_cal:.4g} <= FPR {r_cal:.4g}")
     fn = {"ppi": baselines.ppi, "ppi++": baselines.ppi_plusplus,
           "rogan-gladen": baselines.rogan_gladen, "classical": baselines.classical,
           "naive": baselines.naive}[method]
@@ -144,7 +150,10 @@ def _baseline_method(c: Counts, method, alpha, side):
     rg = method == "rogan-gladen"
     return dict(estimate=_f(iv.estimate), lower=_f(iv.lower), upper=_f(iv.upper),
                 tpr_hat=s_cal if rg else None, fpr_hat=r_cal if rg else None, active=(),
-                status=status_name(iv.status), diagnostics={"warnings": []},
+                status=status_name(iv.status), diagnostics={"warnings": [
+                    "uncorrected: the interval is for the judge-positive rate, not the "
+                    "failure rate (biased unless the judge is perfect)"] if method == "naive"
+                    else []},
                 interval=_BASELINE_INTERVAL[method], tpr_box=None, fpr_box=None)
 
 

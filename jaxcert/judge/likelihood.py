@@ -148,10 +148,18 @@ def _sdiv(num, den):
 
 
 def _nll_derivs(c, x, scale):
-    """Value, gradient (3,) and Hessian (3, 3) of ``-l(x) / scale`` for one problem.
+    """Value, gradient (3,) and PSD curvature (3, 3) of ``-l(x) / scale``, one problem.
 
     ``c`` is the (6,) vector ``(n11, n10, n01, n00, m1, m0)``, ``x = (theta, s, r)``.
     Analytic, with ``0 log 0 = 0`` and ``0 / 0 = 0`` for zero counts.
+
+    The curvature is ``J^T (-H_g) J``: the Hessian of the concave cell-coordinate
+    log-likelihood ``g(theta, a, b)`` pulled back through the Jacobian ``J`` of
+    ``(theta, s, r) -> (theta, theta s, (1 - theta) r)``. It is positive
+    semi-definite everywhere and differs from the true Hessian of ``-l`` only by the
+    terms ``dg/da`` (at (theta, s)) and ``-dg/db`` (at (theta, r)), which vanish
+    wherever ``s`` (resp. ``r``) is free at a stationary point: a Gauss-Newton-like
+    matrix that keeps Newton's local quadratic convergence.
     """
     n11, n10, n01, n00, m1, m0 = c
     t, s, r = x
@@ -161,16 +169,15 @@ def _nll_derivs(c, x, scale):
     w = _sdiv(m1, q) - _sdiv(m0, 1.0 - q)
     v = _sdiv(m1, q * q) + _sdiv(m0, (1.0 - q) ** 2)
     d = s - r
-    g = jnp.stack([
-        _sdiv(n1, t) - _sdiv(n0, 1.0 - t) + d * w,
-        _sdiv(n11, s) - _sdiv(n10, 1.0 - s) + t * w,
-        _sdiv(n01, r) - _sdiv(n00, 1.0 - r) + (1.0 - t) * w,
-    ])
-    htt = -_sdiv(n1, t * t) - _sdiv(n0, (1.0 - t) ** 2) - d * d * v
-    hss = -_sdiv(n11, s * s) - _sdiv(n10, (1.0 - s) ** 2) - t * t * v
-    hrr = -_sdiv(n01, r * r) - _sdiv(n00, (1.0 - r) ** 2) - (1.0 - t) ** 2 * v
-    hts = w - d * t * v
-    htr = -w - d * (1.0 - t) * v
-    hsr = -t * (1.0 - t) * v
-    h = jnp.array([[htt, hts, htr], [hts, hss, hsr], [htr, hsr, hrr]])
-    return f / scale, -g / scale, -h / scale
+    ls = _sdiv(n11, s) - _sdiv(n10, 1.0 - s)  # calibration part of dl/ds
+    lr = _sdiv(n01, r) - _sdiv(n00, 1.0 - r)
+    g = jnp.stack([_sdiv(n1, t) - _sdiv(n0, 1.0 - t) + d * w, ls + t * w, lr + (1.0 - t) * w])
+    mtt = _sdiv(n1, t * t) + _sdiv(n0, (1.0 - t) ** 2) + d * d * v
+    mss = _sdiv(n11, s * s) + _sdiv(n10, (1.0 - s) ** 2) + t * t * v
+    mrr = _sdiv(n01, r * r) + _sdiv(n00, (1.0 - r) ** 2) + (1.0 - t) ** 2 * v
+    mts = d * t * v + _sdiv(ls, t)
+    mtr = d * (1.0 - t) * v - _sdiv(lr, 1.0 - t)
+    msr = t * (1.0 - t) * v
+    m = jnp.stack([jnp.stack([mtt, mts, mtr]), jnp.stack([mts, mss, msr]),
+                   jnp.stack([mtr, msr, mrr])])
+    return f / scale, -g / scale, m / scale

@@ -83,6 +83,7 @@ def _snap(x):
 
 
 def _eq(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.abs(a - b) <= SNAP_RTOL * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
 
 
@@ -239,6 +240,7 @@ class Function(NamedTuple):
     args: tuple[str, ...]
     body: tuple[ast.stmt, ...]
     where: str
+    defaults: dict = {}
 
 
 def _check_stmts(stmts, where: str) -> None:
@@ -307,17 +309,23 @@ def parse_function(src: str, where: str = "function") -> Function:
         raise ValueError(f"{where}: expected exactly one function definition; found {len(defs)}")
     fn = defs[0]
     a = fn.args
-    if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults or fn.decorator_list:
+    if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or fn.decorator_list:
         raise _fail(where, fn, "function signature other than plain positional parameters")
+    for d in a.defaults:
+        if not (isinstance(d, ast.Constant) and isinstance(d.value, (int, float))):
+            raise _fail(where, fn, "parameter default other than a number")
     _check_stmts(fn.body, where)
-    return Function(fn.name, tuple(x.arg for x in a.args), tuple(fn.body), where)
+    names = tuple(x.arg for x in a.args)
+    defaults = {n: float(d.value) for n, d in zip(names[len(names) - len(a.defaults):], a.defaults)}
+    return Function(fn.name, names, tuple(fn.body), where, defaults)
 
 
 def expression_names(tree: ast.AST) -> set[str]:
     """Variable names read by a tree (excluding ``math``/``random`` modules)."""
     out = set()
+    funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id not in ("math", "random"):
+        if isinstance(n, ast.Name) and n.id not in ("math", "random") and id(n) not in funcs:
             if not (isinstance(getattr(n, "ctx", None), ast.Store)):
                 out.add(n.id)
     return out
@@ -462,6 +470,7 @@ def call_function(fn: Function, env: dict) -> np.ndarray:
       >>> call_function(f, {"a": np.array([5.0]), "b": np.array([2.0])})
       array([6.])
     """
+    env = {**fn.defaults, **env}
     missing = [a for a in fn.args if a not in env]
     if missing:
         raise ValueError(f"{fn.where}: missing argument(s) {missing} for {fn.name}{fn.args}")

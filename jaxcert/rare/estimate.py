@@ -5,8 +5,11 @@ current product proposal, evaluates the valid draws, and updates the proposal wi
 :func:`jaxcert.rare.cem.cem_step`), then a FRESH estimation stage of the remaining
 budget drawn from the defensive mixture ``q_l = l p0 + (1 - l) q_CE``. Only the fresh
 stage enters the estimate: its draws are i.i.d. given the trained proposal, so the IS
-terms ``Z_i = F_i 1_valid(x_i) p0(x_i) / q_l(x_i) in [0, 1/l]`` are i.i.d. with mean
-``Z mu`` and every bound of :mod:`jaxcert.rare.importance` applies unchanged.
+terms ``Z_i = F_i 1_valid(x_i) p0(x_i) / q_l(x_i) in [0, b]`` are i.i.d. with mean
+``Z mu`` and every bound of :mod:`jaxcert.rare.importance` applies unchanged. The
+range ``b = weight_bound(q_l) <= 1/l`` is computed exactly from the trained proposal
+before the estimation draws (so it is not data-snooped): ``b = 1`` if CEM learned
+nothing, and the certificate is then as tight as uniform sampling's.
 Training draws are not reused (no adaptive-MIS reuse in this version).
 
 Conditions: see :mod:`jaxcert.rare.space`. Invalid draws are never sent to the
@@ -152,7 +155,7 @@ def _reduction(upper, alpha, inferences):
         from jaxcert.intervals.binomial import uniform_samples_needed
     except ImportError:  # written by another engineer; report NaN until it lands
         return math.nan, math.nan
-    if not (upper > 0):
+    if not (0 < upper < 1):
         return math.nan, math.nan
     needed = float(np.asarray(uniform_samples_needed(upper, alpha)))
     return needed / max(inferences, 1), needed
@@ -166,7 +169,7 @@ def estimate(
     *,
     alpha: float = 0.05,
     side: str = "upper",
-    bound: str = "bernstein",
+    bound: str = "betting",
     defensive: float = 0.1,
     rho: float = 0.1,
     smoothing: float = 0.7,
@@ -272,7 +275,8 @@ def estimate(
     inferences += int(valid.sum())
     failures_seen += int(np.sum(F > 0))
     log_w = _log_weights(mixture, X)
-    r = importance_estimate(F, log_w, weight_bound=1.0 / defensive, alpha=alpha_num, side=side, bound=bound, key=key_boot)
+    b = min(float(_prop.weight_bound(mixture)), 1.0 / defensive)
+    r = importance_estimate(F, log_w, weight_bound=b, alpha=alpha_num, side=side, bound=bound, key=key_boot)
     est = float(r.estimate) / vf.estimate
     lower = float(r.lower) / vf.upper
     upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
@@ -340,7 +344,8 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
     else:
         hits = np.asarray(jax.random.uniform(key_b, F.shape)) < F
     k_fail = int(hits.sum())
-    lo, up = (float(np.asarray(v)) for v in clopper_pearson(k_fail, budget, alpha, side)[:2])
+    cp = clopper_pearson(k_fail, budget, alpha, side)
+    lo, up = float(np.asarray(cp.lower)), float(np.asarray(cp.upper))
     est = k_fail / budget
     reduction, needed = _reduction(up, alpha, budget)
     return RareResult(

@@ -10,6 +10,8 @@ estimate is ``mu_hat = mean(Z)``. Under a defensive mixture ``Z_i in [0, b]`` wi
 * ``"clt"``: ``mu_hat +- z_{1-a} s / sqrt(n)`` (``s`` with ddof=1). Asymptotic only:
   it under-covers when few failures are seen and is exactly ``[0, 0]`` with none.
 * ``"bootstrap"``: percentile bootstrap of the mean (vmapped resamples). Same caveat.
+  With no failure at all both would return ``[0, 0]``; they then return the exact
+  zero-failure bound ``b (1 - a^(1/n))`` instead (Markov: ``P(Z > 0) >= E Z / b``).
 * ``"bernstein"``: empirical Bernstein (Maurer & Pontil 2009, Thm 4) on
   ``Y = Z / b in [0, 1]``: with probability ``>= 1 - a``,
   ``E Y <= mean(Y) + sqrt(2 V ln(2/a) / n) + 7 ln(2/a) / (3 (n - 1))`` (``V`` the
@@ -140,6 +142,9 @@ def bound_mean(Z, *, weight_bound, alpha=0.05, side="upper", bound="bernstein", 
     b = as_float(weight_bound)
     a_lo, a_hi = tail_alphas(alpha, side)
     mean = jnp.mean(Z)
+    # All-zero sample: Markov gives P(Z > 0) >= m / b, so P(all n zero) <= (1 - m/b)^n
+    # and U0 = b (1 - a^(1/n)) is an exact upper bound (the IS "rule of three").
+    zero_up = -b * jnp.expm1(jnp.log(a_hi) / n) if a_hi > 0 else b
     if bound in FINITE_SAMPLE_BOUNDS:
         Y = Z / b
         up = b * _upper_Y(Y, a_hi, bound) if a_hi > 0 else b
@@ -153,6 +158,8 @@ def bound_mean(Z, *, weight_bound, alpha=0.05, side="upper", bound="bernstein", 
         means = jnp.mean(Z[idx], axis=1)
         up = jnp.quantile(means, 1.0 - a_hi) if a_hi > 0 else b
         lo = jnp.quantile(means, a_lo) if a_lo > 0 else 0.0
+    if bound in ("clt", "bootstrap"):  # asymptotic bounds collapse to 0 without failures
+        up = jnp.where(jnp.all(Z == 0), zero_up, up)
     return jnp.clip(as_float(lo), 0.0, b), jnp.clip(as_float(up), 0.0, b)
 
 

@@ -12,7 +12,10 @@ Defensive mixture (Hesterberg 1995)
 
     w(x) = p0(x) / q_l(x) <= p0(x) / (l p0(x)) = 1 / l,
 
-whatever ``q`` is. For a general :class:`Mixture` ``q_mix = sum_m a_m q_m`` with a
+whatever ``q`` is. :func:`weight_bound` computes the sharper, still certain,
+``sup_x p0 / q_mix <= 1 / sum_m a_m prod_j K_j min_k q_mj(k)`` (min of a sum >= sum
+of mins; exact for ``l p0 + (1 - l) q``: ``1 / (l + (1 - l) prod_j K_j min_k q_j(k))``),
+which is 1 when ``q`` stayed uniform. For a general :class:`Mixture` ``q_mix = sum_m a_m q_m`` with a
 uniform component of weight ``a_0``, the same argument gives ``w <= 1 / a_0``. Weights
 must always be computed with the FULL mixture density (:func:`mixture_log_prob`,
 the balance-heuristic / deterministic-mixture weight), never with the density of the
@@ -49,6 +52,7 @@ __all__ = [
     "mixture_sample",
     "mixture_log_prob",
     "log_weights",
+    "weight_bound",
 ]
 
 
@@ -168,3 +172,18 @@ def log_weights(mixture_or_proposal, X) -> jax.Array:
         lq = log_prob(mixture_or_proposal, X)
         mask = mixture_or_proposal.mask
     return log_nominal(mask) - lq
+
+
+def weight_bound(mixture_or_proposal) -> jax.Array:
+    """Certain upper bound on ``p0(x) / q(x)`` over all ``x`` (``<= 1/l`` for a defensive mixture).
+
+    ``1 / sum_m a_m prod_j (K_j min_k q_mj(k))``, where each product is the minimum
+    over ``x`` of ``q_m(x) / p0(x)`` for a product proposal.
+    """
+    if isinstance(mixture_or_proposal, Proposal):
+        mixture_or_proposal = Mixture(jax.tree.map(lambda a: a[None], mixture_or_proposal), jnp.ones(1, DTYPE))
+    comps = mixture_or_proposal.components
+    sizes = comps.mask.sum(-1).astype(DTYPE)  # (M, d)
+    min_q = jnp.min(jnp.where(comps.mask, comps.probs, jnp.inf), axis=-1)  # (M, d)
+    min_ratio = jnp.exp(jnp.sum(jnp.log(sizes * min_q), axis=-1))  # (M,)
+    return 1.0 / jnp.sum(mixture_or_proposal.weights * min_ratio)

@@ -1,0 +1,71 @@
+"""Five-nines failure rates: cross-entropy method + defensive importance sampling.
+
+The input space is a :class:`ProductSpace` of finite variables (uniform nominal
+distribution over valid inputs); :func:`estimate` trains a product-of-categoricals
+proposal with CEM kernels (:func:`cem_init` / :func:`cem_step`), then certifies the
+failure rate from a fresh defensive-mixture stage with a finite-sample bound.
+"""
+
+from jaxcert.rare.cem import CEMInfo, CEMState, cem_init, cem_run, cem_step
+from jaxcert.rare.estimate import RareResult, estimate, uniform_estimate
+from jaxcert.rare.importance import BOUNDS, ISEstimate, bound_mean, effective_sample_size, importance_estimate
+from jaxcert.rare.proposal import (
+    Mixture,
+    Proposal,
+    apply_floor,
+    defensive_mixture,
+    log_prob,
+    log_weights,
+    mixture_log_prob,
+    mixture_sample,
+    proposal_from_probs,
+    sample,
+    uniform_proposal,
+)
+from jaxcert.rare.space import ProductSpace, ValidFraction
+from jaxcert.rare.synthetic import Landscape, landscape_evaluator, landscape_mu, landscape_score, planted_landscape
+
+# --- templates / evaluators (owned by the templates engineer) -------------------------
+# Add `from jaxcert.rare.templates import ...` and `from jaxcert.rare.evaluators import ...`
+# here and extend __all__ below with their public names.
+# ---------------------------------------------------------------------------------------
+
+__all__ = [
+    # spaces
+    "ProductSpace",
+    "ValidFraction",
+    # proposals
+    "Proposal",
+    "Mixture",
+    "uniform_proposal",
+    "proposal_from_probs",
+    "apply_floor",
+    "sample",
+    "log_prob",
+    "defensive_mixture",
+    "mixture_sample",
+    "mixture_log_prob",
+    "log_weights",
+    # CEM kernels
+    "CEMState",
+    "CEMInfo",
+    "cem_init",
+    "cem_step",
+    "cem_run",
+    # importance sampling
+    "BOUNDS",
+    "ISEstimate",
+    "importance_estimate",
+    "bound_mean",
+    "effective_sample_size",
+    # front door
+    "RareResult",
+    "estimate",
+    "uniform_estimate",
+    # synthetic landscapes
+    "Landscape",
+    "planted_landscape",
+    "landscape_score",
+    "landscape_mu",
+    "landscape_evaluator",
+]

@@ -1,0 +1,152 @@
+"""Planted-failure landscapes with exact failure rates (tests, benchmarks, notebooks).
+
+On the product ``X = prod_j {0..K_j-1}`` (uniform nominal ``p0``, ``N = prod K_j``) a
+landscape is the failure-fraction function
+
+    F(x) = (1 - beta) prod_j f_j(x_j) + beta 1[x in S],
+
+* concentrated part: ``f_j(k) = r_j^{pi_j(k)}`` with a random permutation ``pi_j``
+  (a product-aligned "corner" where ``F = 1``, decaying geometrically away from it,
+  like the fraction of wrong answers around a hard template setting); ``r_j`` is
+  solved so that ``mean_k f_j(k) = mass^{1/d}`` (when ``mass^{1/d} < 1/K_j`` the
+  factor is ``K_j mass^{1/d}`` on one category and 0 elsewhere);
+* diffuse part: ``S`` is ``round(mass N)`` inputs scattered uniformly at random.
+
+Both parts have mean ``mass``, so ``mu = E_{p0}[F] = mass`` for every ``beta``
+(``beta = 0`` "concentrated", ``0.5`` "intermediate", ``1`` "diffuse").
+:func:`landscape_mu` returns the exact value of the realised landscape (float64,
+no sampling); tests check it against brute-force enumeration.
+
+``F`` is a pure JAX function of ``(landscape, X)``: use it inside
+:func:`jaxcert.rare.cem.cem_run` (vmapped over landscapes of equal sizes) or wrap it
+with :func:`landscape_evaluator` for :func:`jaxcert.rare.estimate.estimate`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcert._numerics import DTYPE
+
+__all__ = [
+    "Landscape",
+    "CONCENTRATIONS",
+    "planted_landscape",
+    "landscape_score",
+    "landscape_mu",
+    "landscape_evaluator",
+]
+
+#: Named concentrations -> beta (weight of the diffuse part).
+CONCENTRATIONS = {"concentrated": 0.0, "intermediate": 0.5, "diffuse": 1.0}
+
+
+class Landscape(NamedTuple):
+    """A planted landscape (arrays only; stack several of equal sizes to vmap).
+
+    Attributes:
+      factors: float64 ``(d, K_max)`` per-variable factors ``f_j`` (0 on padding).
+      table: bool ``(N,)`` membership of the diffuse set ``S`` by flat C-order index.
+      beta: float64 scalar, weight of the diffuse part.
+      strides: int64 ``(d,)`` C-order strides for flattening inputs.
+    """
+
+    factors: jax.Array
+    table: jax.Array
+    beta: jax.Array
+    strides: jax.Array
+
+
+def _factor_row(K: int, t: float) -> np.ndarray:
+    """Row ``f`` on ``0..K-1`` with ``f[0] = 1`` decaying geometrically and mean ``t``."""
+    if t * K <= 1.0:
+        row = np.zeros(K)
+        row[0] = t * K
+        return row
+    lo, hi = 0.0, 1.0
+    for _ in range(200):  # bisection on r: mean(r^k) is increasing in r
+        r = 0.5 * (lo + hi)
+        if np.mean(r ** np.arange(K)) < t:
+            lo = r
+        else:
+            hi = r
+    r = 0.5 * (lo + hi)
+    return r ** np.arange(K)
+
+
+def planted_landscape(
+    key: jax.Array,
+    sizes: Sequence[int] = (10,) * 6,
+    mass: float = 1e-4,
+    concentration: str | float = "concentrated",
+) -> Landscape:
+    """Builds a planted landscape with failure rate ``mass``.
+
+    Args:
+      key: PRNG key (corner location and scattered set).
+      sizes: category counts ``K_j``; the space must have at most 2e7 inputs.
+      mass: failure rate in ``(0, 1)``; ``mass * N`` should be >= 1 for the diffuse
+        part to exist (it is rounded to an integer count).
+      concentration: "concentrated" | "intermediate" | "diffuse", or ``beta`` in [0, 1].
+
+    Example:
+      >>> L = planted_landscape(jax.random.key(0), (10,) * 5, 1e-3, "intermediate")
+      >>> abs(landscape_mu(L) - 1e-3) < 1e-12
+      True
+    """
+    sizes = tuple(int(k) for k in sizes)
+    N = math.prod(sizes)
+    if N > 20_000_000:
+        raise ValueError(f"sizes give {N} inputs; planted landscapes need at most 2e7 (enumerable)")
+    if not (0.0 < mass < 1.0):
+        raise ValueError(f"mass must be in (0, 1); got {mass!r}")
+    beta = CONCENTRATIONS.get(concentration, concentration) if isinstance(concentration, str) else concentration
+    if isinstance(beta, str) or not (0.0 <= float(beta) <= 1.0):
+        raise ValueError(f"concentration must be one of {list(CONCENTRATIONS)} or a number in [0, 1]; got {concentration!r}")
+    n_pts = int(round(mass * N))
+    if float(beta) > 0 and n_pts < 1:
+        raise ValueError(f"mass * N = {mass * N:.3g} < 0.5: the diffuse part would be empty; use a larger space")
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    d, K = len(sizes), max(sizes)
+    t = mass ** (1.0 / d)
+    factors = np.zeros((d, K))
+    for j, Kj in enumerate(sizes):
+        factors[j, :Kj] = _factor_row(Kj, t)[rng.permutation(Kj)]
+    table = np.zeros(N, dtype=bool)
+    table[rng.choice(N, size=n_pts, replace=False)] = True
+    strides = np.array([math.prod(sizes[j + 1 :]) for j in range(d)], dtype=np.int64)
+    return Landscape(jnp.asarray(factors, DTYPE), jnp.asarray(table), jnp.asarray(float(beta), DTYPE), jnp.asarray(strides))
+
+
+def landscape_score(landscape: Landscape, X) -> jax.Array:
+    """Failure fractions ``F(x)`` in ``[0, 1]`` for a batch ``X`` ``(B, d)`` -> ``(B,)``."""
+    X = jnp.asarray(X)
+    d = landscape.factors.shape[0]
+    prod = jnp.prod(landscape.factors[jnp.arange(d)[None, :], X], axis=-1)
+    flat = jnp.sum(X * landscape.strides, axis=-1)
+    return (1.0 - landscape.beta) * prod + landscape.beta * landscape.table[flat].astype(DTYPE)
+
+
+def landscape_mu(landscape: Landscape) -> float:
+    """Exact ``E_{p0}[F]`` of a realised landscape (closed form, float64)."""
+    f = np.asarray(landscape.factors)
+    K_j = np.asarray(landscape.table).size // np.asarray(landscape.strides)[0]
+    sizes = np.concatenate([[K_j], np.asarray(landscape.strides)[:-1] // np.asarray(landscape.strides)[1:]])
+    prod = np.prod(f.sum(-1) / sizes)
+    beta = float(landscape.beta)
+    return (1.0 - beta) * prod + beta * float(np.mean(np.asarray(landscape.table)))
+
+
+def landscape_evaluator(landscape: Landscape):
+    """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate.estimate`."""
+    score = jax.jit(landscape_score)
+
+    def evaluate(X):
+        return np.asarray(score(landscape, jnp.asarray(X)))
+
+    return evaluate

@@ -1,0 +1,33 @@
+"""Simulation studies: scenario grids, vmapped/sharded sweeps, Monte-Carlo metrics, planning."""
+
+from jaxcert.sim.config import StudyConfig, load_config, parse_config
+from jaxcert.sim.metrics import SUM_FIELDS, summarize
+from jaxcert.sim.registry import DEFAULT_ESTIMATORS, ESTIMATORS, get_estimators, register_estimator
+from jaxcert.sim.runner import build_chunk_fn, maybe_initialize_distributed, run_problems
+from jaxcert.sim.scenarios import Grid, Scenario, accuracy_to_rates, box_bounds, product_grid
+from jaxcert.sim.simulate import cell_probabilities, simulate_counts
+from jaxcert.sim.sweep import SweepResult, run_sweep
+
+__all__ = [
+    "DEFAULT_ESTIMATORS",
+    "ESTIMATORS",
+    "Grid",
+    "SUM_FIELDS",
+    "Scenario",
+    "StudyConfig",
+    "SweepResult",
+    "accuracy_to_rates",
+    "box_bounds",
+    "build_chunk_fn",
+    "cell_probabilities",
+    "get_estimators",
+    "load_config",
+    "maybe_initialize_distributed",
+    "parse_config",
+    "product_grid",
+    "register_estimator",
+    "run_problems",
+    "run_sweep",
+    "simulate_counts",
+    "summarize",
+]

@@ -1,0 +1,184 @@
+"""Sample-size planning: how many human labels does a certificate need?
+
+Question: with a judge of quality ``(TPR, FPR)`` and ``N`` judge-only labels, how
+many human labels ``n`` are needed so that the one-sided upper bound at level
+``1 - alpha`` certifies ``theta <= eps`` with probability at least ``power`` when
+the true failure rate is ``theta_guess``?
+
+For every candidate ``n`` on a grid, :func:`plan_sample_size` simulates ``R`` data
+sets at ``(theta_guess, TPR, FPR, n, N)`` (the sweep kernel, vmapped), computes each
+estimator's upper bound (CMLE with the box ``[TPR - w, TPR + w] x [FPR - w, FPR +
+w]``; the baselines ignore the box) and estimates ``power(n) = P(U <= eps)`` with
+SE ``sqrt(p (1 - p) / R)``. The human-only reference (exact Clopper-Pearson,
+``"human_exact"``) is computed exactly, without simulation: ``U(k, n)`` increases in
+``k``, so ``power(n) = P(K <= k*)`` with ``K ~ Bin(n, theta_guess)`` and ``k*`` the
+largest ``k`` with ``U(k, n) <= eps``. The answer per estimator is the smallest ``n``
+on the grid with ``power(n) >= power``; the label savings are relative to
+``human_exact``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from jax.scipy.special import betainc
+
+from jaxcert._validate import check_alpha
+from jaxcert.intervals import clopper_pearson
+from jaxcert.sim import runner as _run
+from jaxcert.sim.registry import get_estimators
+
+__all__ = ["PlanResult", "plan_sample_size", "human_exact_power", "default_n_grid"]
+
+PLAN_ESTIMATORS = ("cmle_profile", "ppi", "ppi_plusplus")
+
+
+class PlanResult(NamedTuple):
+    """Outcome of :func:`plan_sample_size`.
+
+    Attributes:
+      n_grid: candidate ``n`` values ``(K,)``.
+      power: dict estimator -> ``(K,)`` estimated power (``human_exact``: exact).
+      power_se: dict estimator -> ``(K,)`` Monte-Carlo SE (0 for ``human_exact``).
+      n_required: dict estimator -> smallest ``n`` on the grid reaching the target
+        power, or ``None``.
+      savings: dict estimator -> human labels saved vs ``human_exact`` (``None`` if
+        either is unreached).
+    """
+
+    n_grid: np.ndarray
+    power: dict
+    power_se: dict
+    n_required: dict
+    savings: dict
+
+
+def default_n_grid(n_max: int, n_min: int = 5, num: int = 40) -> np.ndarray:
+    """About ``num`` geometrically spaced integers from ``n_min`` to ``n_max``."""
+    return np.unique(np.round(np.geomspace(n_min, n_max, num)).astype(np.int64))
+
+
+def human_exact_power(eps, alpha, theta, n_grid) -> np.ndarray:
+    """Exact ``P(U_CP(K, n) <= eps)``, ``K ~ Bin(n, theta)``, for each ``n`` (one-sided CP)."""
+    out = []
+    for n in np.asarray(n_grid, dtype=np.int64):
+        k = np.arange(n + 1)
+        upper = np.asarray(clopper_pearson(k, n, alpha, side="upper").upper)
+        ok = np.nonzero(upper <= eps)[0]
+        if ok.size == 0:
+            out.append(0.0)
+            continue
+        kstar = float(ok.max())
+        # P(K <= k*) = I_{1 - theta}(n - k*, k* + 1) (regularised incomplete beta)
+        cdf = 1.0 if kstar >= n else float(betainc(n - kstar, kstar + 1.0, 1.0 - theta))
+        out.append(cdf)
+    return np.array(out)
+
+
+def _check(eps, alpha, tpr, fpr, N, theta_guess, power, box_width, replicates):
+    for name, v in (("eps", eps), ("tpr", tpr), ("fpr", fpr), ("theta_guess", theta_guess)):
+        if not (np.isfinite(v) and 0 <= v <= 1):
+            raise ValueError(f"{name} must be a number in [0, 1]; got {v!r}")
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must be in (0, 1); got {eps!r}")
+    check_alpha(alpha)
+    if not 0 < power < 1:
+        raise ValueError(f"power must be in (0, 1); got {power!r}")
+    if theta_guess >= eps:
+        raise ValueError(f"theta_guess ({theta_guess}) must be below eps ({eps}): a rate at or "
+                         "above eps cannot be certified below it")
+    if tpr <= fpr:
+        raise ValueError(f"the judge must beat chance: need tpr > fpr; got tpr={tpr}, fpr={fpr}")
+    if int(N) != N or N < 0:
+        raise ValueError(f"N must be an integer >= 0; got {N!r}")
+    if not (np.isfinite(box_width) and box_width >= 0):
+        raise ValueError(f"box_width must be a finite number >= 0; got {box_width!r}")
+    if int(replicates) != replicates or replicates < 10:
+        raise ValueError(f"replicates must be an integer >= 10; got {replicates!r}")
+
+
+def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, power=0.8,
+                     n_grid=None, n_max=2000, box_width=0.02, replicates=400,
+                     estimators=PLAN_ESTIMATORS, chunk_size=2048) -> PlanResult:
+    """Smallest number of human labels certifying ``theta <= eps`` with given power.
+
+    Args:
+      key: PRNG key.
+      eps: the failure-rate threshold to certify, in (0, 1).
+      alpha: one-sided level (certificate at ``1 - alpha``).
+      tpr, fpr: the judge's TPR and FPR (truth in the simulation; centre of the box).
+      N: number of judge-only labels.
+      theta_guess: assumed true failure rate (default ``eps / 2``); must be ``< eps``.
+      power: target probability of certifying.
+      n_grid: candidate ``n`` values (default :func:`default_n_grid` up to ``n_max``).
+      n_max: largest ``n`` of the default grid.
+      box_width: half-width ``w`` of the CMLE box around ``(tpr, fpr)``.
+      replicates: simulated data sets per candidate ``n``.
+      estimators: registered estimators to plan for (sides fixed to ``"upper"``).
+      chunk_size: problems per compiled chunk.
+
+    Returns:
+      :class:`PlanResult`.
+
+    Example:
+      >>> import jax
+      >>> r = plan_sample_size(jax.random.key(0), eps=0.05, tpr=0.9, fpr=0.05, N=10_000,
+      ...                      theta_guess=0.02, replicates=100, estimators=["ppi"])
+      >>> r.n_required["human_exact"] is not None
+      True
+    """
+    theta = eps / 2 if theta_guess is None else float(theta_guess)
+    _check(eps, alpha, tpr, fpr, N, theta, power, box_width, replicates)
+    names = get_estimators(estimators)
+    ns = default_n_grid(int(n_max)) if n_grid is None else np.asarray(n_grid, dtype=np.int64)
+    if ns.ndim != 1 or ns.size == 0 or np.any(ns < 1):
+        raise ValueError(f"n_grid must be a non-empty list of integers >= 1; got {n_grid!r}")
+    R = int(replicates)
+    sb = np.clip([tpr - box_width, tpr + box_width], 0.0, 1.0)
+    fb = np.clip([fpr - box_width, fpr + box_width], 0.0, 1.0)
+    total = ns.size * R
+    chunk = min(_run.round_chunk(chunk_size), _run.round_chunk(total))
+    hits = np.zeros((len(names), ns.size))
+    for start in range(0, total, chunk):
+        p = np.arange(start, min(start + chunk, total))
+        row, rep = p // R, p % R
+        P = p.size
+        params = {
+            "data_id": row, "rep": rep, "theta": np.full(P, theta), "tpr": np.full(P, tpr),
+            "fpr": np.full(P, fpr), "n": ns[row].astype(float), "N": np.full(P, float(N)),
+            "tpr_box": np.tile(sb, (P, 1)), "fpr_box": np.tile(fb, (P, 1)),
+            "alpha": np.full(P, float(alpha)),
+        }
+        out = _run.run_problems(key, params, estimators=names, side="upper", chunk_size=chunk)
+        with np.errstate(invalid="ignore"):
+            ok = np.asarray(out.upper) <= eps  # NaN never certifies
+        for e in range(len(names)):
+            np.add.at(hits[e], row, ok[e])
+    pw = {nm: hits[e] / R for e, nm in enumerate(names)}
+    se = {nm: np.sqrt(p * (1 - p) / R) for nm, p in pw.items()}
+    pw["human_exact"] = human_exact_power(eps, alpha, theta, ns)
+    se["human_exact"] = np.zeros(ns.size)
+    req = {}
+    for nm, p in pw.items():
+        idx = np.nonzero(p >= power)[0]
+        req[nm] = int(ns[idx[0]]) if idx.size else None
+    base = req["human_exact"]
+    sav = {nm: (None if v is None or base is None else base - v) for nm, v in req.items()}
+    return PlanResult(ns, pw, se, req, sav)
+
+
+def format_plan(res: PlanResult, *, eps, alpha, power) -> str:
+    """Human-readable summary table of a :class:`PlanResult`."""
+    lines = [f"human labels needed to certify failure rate <= {eps:g} at level {1 - alpha:g} "
+             f"with power {power:g}:",
+             f"{'method':<16}{'n needed':>10}{'saved vs human-only':>22}"]
+    base = res.n_required["human_exact"]
+    for nm in ["human_exact"] + [k for k in res.n_required if k != "human_exact"]:
+        n = res.n_required[nm]
+        ns = f"> {int(res.n_grid.max())}" if n is None else str(n)
+        s = res.savings[nm]
+        ss = "-" if s is None or nm == "human_exact" else f"{s} ({100 * s / base:.0f}%)"
+        lines.append(f"{nm:<16}{ns:>10}{ss:>22}")
+    return "\n".join(lines)
+

@@ -1,0 +1,285 @@
+"""Tests for jaxcert.intervals: beta quantiles, Clopper-Pearson, Wilson, sample sizes.
+
+Oracles: scipy.special.betaincinv, scipy.stats.binomtest(...).proportion_ci,
+statsmodels proportion_confint, closed forms, exact binomial enumeration.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.special as sc
+from scipy.stats import binom, binomtest, norm
+from statsmodels.stats.proportion import proportion_confint
+
+import jaxcert  # noqa: F401  (enables x64)
+from jaxcert._types import Status
+from jaxcert.intervals import betaincinv, clopper_pearson, uniform_samples_needed, wilson
+from jaxcert.intervals import binomial as _binomial
+
+#: Absolute agreement of interval ends with scipy / statsmodels (the brief's target).
+ATOL_CI = 1e-10
+#: Relative agreement of beta quantiles for moderate shapes (a + b <= 1e4).
+RTOL_Q = 1e-9
+#: Relative agreement for a + b up to 1e7: jax's betainc carries ~1e-8 relative
+#: error there (lgamma-difference prefactor), amplified by 1/a for tiny a.
+RTOL_Q_LARGE = 5e-5
+
+# scipy names a one-sided interval by the alternative hypothesis it tests.
+SCIPY_ALT = {"two-sided": "two-sided", "upper": "less", "lower": "greater"}
+
+
+def _cp_table():
+    rows = []
+    for n in (1, 2, 7, 50, 1000, 10**6):
+        ks = {0, 1, 2, 3, n // 3, n // 2, n - 3, n - 2, n - 1, n}
+        for k in sorted(k for k in ks if 0 <= k <= n):
+            for alpha in (0.01, 0.05, 0.1, 0.32):
+                rows.append((k, n, alpha))
+    return np.array(rows, dtype=float)
+
+
+CP_TABLE = _cp_table()
+
+
+def test_betaincinv_matches_scipy_moderate():
+    a, b, p = np.meshgrid(
+        [0.05, 0.5, 1.0, 2.5, 10.0, 300.0, 5000.0],
+        [0.05, 1.0, 3.0, 40.0, 5000.0],
+        [1e-250, 1e-12, 1e-4, 0.025, 0.3, 0.5, 0.8, 0.975, 1 - 1e-9],
+        indexing="ij",
+    )
+    a, b, p = a.ravel(), b.ravel(), p.ravel()
+    x = np.asarray(betaincinv(a, b, p))
+    with np.errstate(all="ignore"):
+        ref = sc.betaincinv(a, b, p)
+    # scipy returns NaN for a few far-tail cases and floors underflow at 2.2e-308;
+    # there the residual check below is the oracle.
+    ok = np.isfinite(ref) & (ref > 1e-300)
+    np.testing.assert_allclose(x[ok], ref[ok], rtol=RTOL_Q, atol=0)
+    np.testing.assert_allclose(1 - x[ok], 1 - ref[ok], rtol=RTOL_Q, atol=1e-15)
+    assert np.all(x[~ok & np.isfinite(ref)] < 1e-300)
+    # Residual: scipy's I_x(a, b) at our x reproduces p (lower tail, where x itself,
+    # not 1 - x, carries the precision).
+    # jax's betainc (lgamma-difference prefactor) is good to ~1e-12 relative for
+    # moderate shapes, to a few 1e-9 at a + b ~ 1e4 or a shape << 1 (x near 0 or 1).
+    tiny = (x > 1e-300) & (p <= 0.5)
+    moderate = (a + b <= 50) & (np.minimum(a, b) >= 0.5)
+    rtol = np.where(moderate, 1e-11, 1e-8)[tiny]
+    res = np.abs(sc.betainc(a, b, x)[tiny] / p[tiny] - 1)
+    assert np.all(res <= rtol), res.max()
+
+
+def test_betaincinv_large_and_tiny_shapes():
+    a, b, p = np.meshgrid(
+        [1e-3, 0.1, 1.0, 2.0, 1e3, 1e6],
+        [1e6, 1e7],
+        [1e-12, 1e-6, 0.025, 0.3, 0.975],
+        indexing="ij",
+    )
+    a, b, p = a.ravel(), b.ravel(), p.ravel()
+    x = np.asarray(betaincinv(a, b, p))
+    ref = sc.betaincinv(a, b, p)
+    rtol = np.where(a < 1, RTOL_Q_LARGE, 5e-7)
+    ok = ref > 1e-300  # scipy floors underflow at 2.2e-308
+    assert np.all(x[~ok] < 1e-300)
+    err = np.abs(x - ref)[ok] / ref[ok]
+    assert np.all(err <= rtol[ok]), err.max()
+
+
+def test_betaincinv_ends_and_symmetry():
+    x = np.asarray(betaincinv(np.array([2.0, 2.0, 3.0]), np.array([5.0, 5.0, 3.0]),
+                              np.array([0.0, 1.0, 0.5])))
+    assert x[0] == 0.0 and x[1] == 1.0
+    assert abs(x[2] - 0.5) < 1e-14
+    # I_x(a, b) = 1 - I_{1-x}(b, a).
+    lhs = betaincinv(4.0, 9.0, 0.2)
+    rhs = 1 - betaincinv(9.0, 4.0, 0.8)
+    assert abs(float(lhs - rhs)) < 1e-14
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [((0.0, 1.0, 0.5), "a must"), ((1.0, -1.0, 0.5), "b must"), ((1.0, 1.0, 1.5), "p must"),
+     ((1.0, 1.0, np.nan), "p must")],
+)
+def test_betaincinv_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        betaincinv(*args)
+
+
+@pytest.mark.parametrize("side", ["two-sided", "upper", "lower"])
+def test_clopper_pearson_matches_scipy(side):
+    k, n, alpha = CP_TABLE.T
+    iv = clopper_pearson(k, n, alpha, side)
+    lo, hi = [], []
+    for kk, nn, aa in CP_TABLE:
+        ci = binomtest(int(kk), int(nn), alternative=SCIPY_ALT[side]).proportion_ci(
+            confidence_level=1 - aa, method="exact"
+        )
+        lo.append(ci.low)
+        hi.append(ci.high)
+    np.testing.assert_allclose(np.asarray(iv.lower), lo, rtol=0, atol=ATOL_CI)
+    np.testing.assert_allclose(np.asarray(iv.upper), hi, rtol=0, atol=ATOL_CI)
+    np.testing.assert_allclose(np.asarray(iv.estimate), k / n, rtol=1e-15)
+    assert np.all(np.asarray(iv.status) == Status.CONVERGED)
+
+
+def test_scipy_one_sided_naming():
+    # scipy "less" = H1: p < p0, the interval [0, U]: our side="upper".
+    ci = binomtest(3, 40, alternative="less").proportion_ci(0.95, method="exact")
+    iv = clopper_pearson(3, 40, 0.05, side="upper")
+    assert ci.low == 0.0 and float(iv.lower) == 0.0
+    assert abs(float(iv.upper) - ci.high) < ATOL_CI
+    ci = binomtest(3, 40, alternative="greater").proportion_ci(0.95, method="exact")
+    iv = clopper_pearson(3, 40, 0.05, side="lower")
+    assert ci.high == 1.0 and float(iv.upper) == 1.0
+    assert abs(float(iv.lower) - ci.low) < ATOL_CI
+
+
+def test_clopper_pearson_matches_statsmodels_two_sided():
+    k, n, alpha = CP_TABLE.T
+    iv = clopper_pearson(k, n, alpha)
+    lo, hi = proportion_confint(k, n, alpha=alpha, method="beta")
+    np.testing.assert_allclose(np.asarray(iv.lower), lo, rtol=0, atol=ATOL_CI)
+    np.testing.assert_allclose(np.asarray(iv.upper), hi, rtol=0, atol=ATOL_CI)
+
+
+def test_zero_failures_upper_is_closed_form():
+    n = np.array([1.0, 2.0, 30.0, 2995.0, 1e6, 1e7])
+    for alpha in (0.05, 0.01):
+        iv = clopper_pearson(np.zeros_like(n), n, alpha, side="upper")
+        # 1 - alpha^(1/n), written without cancellation.
+        np.testing.assert_allclose(np.asarray(iv.upper), -np.expm1(np.log(alpha) / n), rtol=1e-13)
+        assert np.all(np.asarray(iv.lower) == 0.0)
+    # k = n, side="lower": L = alpha^(1/n).
+    iv = clopper_pearson(n, n, 0.05, side="lower")
+    np.testing.assert_allclose(np.asarray(iv.lower), 0.05 ** (1 / n), rtol=1e-13)
+
+
+def test_clopper_pearson_exact_coverage_by_enumeration():
+    # Coverage is sum_k Binom(k; n, p) 1{p in CI(k)}: exact, no Monte Carlo.
+    n, alpha = 40, 0.1
+    k = np.arange(n + 1.0)
+    for side in ("two-sided", "upper", "lower"):
+        iv = clopper_pearson(k, np.full_like(k, n), alpha, side)
+        lo, hi = np.asarray(iv.lower), np.asarray(iv.upper)
+        for p in np.linspace(0.001, 0.999, 97):
+            cov = binom.pmf(k, n, p)[(lo <= p) & (p <= hi)].sum()
+            assert cov >= 1 - alpha - 1e-12, (side, p, cov)
+
+
+def test_wilson_matches_statsmodels_and_closed_form():
+    k, n, alpha = CP_TABLE.T
+    iv = wilson(k, n, alpha)
+    lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
+    np.testing.assert_allclose(np.asarray(iv.lower), np.clip(lo, 0, 1), rtol=0, atol=ATOL_CI)
+    np.testing.assert_allclose(np.asarray(iv.upper), np.clip(hi, 0, 1), rtol=0, atol=ATOL_CI)
+    # One-sided: the bounded end with z = Phi^-1(1 - alpha), written out here.
+    z = norm.ppf(1 - alpha)
+    c = (k + z**2 / 2) / (n + z**2)
+    h = z / (n + z**2) * np.sqrt(k * (n - k) / n + z**2 / 4)
+    up = wilson(k, n, alpha, side="upper")
+    np.testing.assert_allclose(np.asarray(up.upper), np.where(k == n, 1, np.clip(c + h, 0, 1)),
+                               rtol=0, atol=ATOL_CI)
+    assert np.all(np.asarray(up.lower) == 0)
+    dn = wilson(k, n, alpha, side="lower")
+    np.testing.assert_allclose(np.asarray(dn.lower), np.where(k == 0, 0, np.clip(c - h, 0, 1)),
+                               rtol=0, atol=ATOL_CI)
+    assert np.all(np.asarray(dn.upper) == 1)
+
+
+def test_uniform_samples_needed_methods_figures():
+    # methods.md figures (computed independently of this code).
+    got = np.asarray(uniform_samples_needed(np.array([1e-3, 1e-4, 1e-5]), alpha=0.05))
+    np.testing.assert_array_equal(got, [2995, 29956, 299572])
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 10])
+def test_uniform_samples_needed_is_smallest(k):
+    eps, alpha = 2e-3, 0.05
+    n = int(uniform_samples_needed(eps, alpha=alpha, k=k))
+
+    def upper(nn):
+        return binomtest(k, nn, alternative="less").proportion_ci(1 - alpha, "exact").high
+
+    assert upper(n) <= eps < upper(n - 1)
+
+
+def test_uniform_samples_needed_bisection_agrees_with_closed_form():
+    # Run the general (bisection) path at k = 0 by bypassing the closed-form switch.
+    eps = jnp.array([1e-2, 1e-3, 1e-4])
+    closed = np.ceil(np.log(0.05) / np.log1p(-np.asarray(eps)))
+    general = _binomial._samples_needed(eps, 0.05, 1e-300)  # k ~ 0 but != 0
+    np.testing.assert_array_equal(np.asarray(general), closed)
+
+
+def test_vmap_equals_loop_and_jit_equals_eager():
+    k = jnp.array([0.0, 3.0, 17.0, 50.0])
+    n = jnp.array([50.0, 50.0, 60.0, 50.0])
+    a = jnp.array([0.05, 0.1, 0.2, 0.01])
+    batched = jax.vmap(lambda kk, nn, aa: clopper_pearson(kk, nn, aa, "upper"))(k, n, a)
+    jitted = jax.jit(lambda kk, nn, aa: wilson(kk, nn, aa, "lower"))(k, n, a)
+    for i in range(4):
+        one = clopper_pearson(float(k[i]), float(n[i]), float(a[i]), "upper")
+        for f in range(4):
+            assert float(batched[f][i]) == pytest.approx(float(one[f]), abs=1e-15)
+        w = wilson(float(k[i]), float(n[i]), float(a[i]), "lower")
+        for f in range(4):
+            assert float(jitted[f][i]) == pytest.approx(float(w[f]), abs=1e-15)
+
+
+def test_new_alpha_does_not_recompile():
+    k, n = np.array([2.0, 5.0]), np.array([20.0, 30.0])
+    clopper_pearson(k, n, 0.05, "upper")
+    size = _binomial._cp._cache_size()
+    for alpha in (0.1, 0.01, 0.3):
+        clopper_pearson(k, n, alpha, "upper")
+    assert _binomial._cp._cache_size() == size
+    wilson(k, n, 0.05)
+    size = _binomial._wilson._cache_size()
+    wilson(k, n, 0.2)
+    assert _binomial._wilson._cache_size() == size
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(k=3, n=2), "0 <= k <= n"),
+        (dict(k=-1, n=2), "0 <= k <= n"),
+        (dict(k=1.5, n=4), "k must be finite integer"),
+        (dict(k=0, n=0), "n \\(number of trials\\) must be >= 1"),
+        (dict(k=0, n=np.inf), "n must be finite integer"),
+        (dict(k=1, n=4, alpha=0.0), "alpha must be in"),
+        (dict(k=1, n=4, alpha=1.0), "alpha must be in"),
+        (dict(k=1, n=4, side="both"), "side must be one of"),
+    ],
+)
+@pytest.mark.parametrize("fn", [clopper_pearson, wilson])
+def test_bad_input_raises(fn, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fn(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(upper=0.0), "upper must be"), (dict(upper=1e-3, alpha=2.0), "alpha must be"),
+     (dict(upper=1e-3, k=-1), "k must be"), (dict(upper=1e-3, k=0.5), "k must be")],
+)
+def test_uniform_samples_needed_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        uniform_samples_needed(**kwargs)
+
+
+@pytest.mark.slow
+def test_clopper_pearson_monte_carlo_coverage():
+    # Seeded simulation; exact CP is conservative, so coverage >= 1 - alpha - 3 SE.
+    rng = np.random.default_rng(20261123)
+    reps, alpha = 20000, 0.05
+    for n, p in [(30, 0.02), (200, 0.3), (5000, 1e-3), (100, 0.97)]:
+        k = rng.binomial(n, p, size=reps).astype(float)
+        for side in ("two-sided", "upper", "lower"):
+            iv = clopper_pearson(k, np.full(reps, float(n)), alpha, side)
+            cover = np.mean((np.asarray(iv.lower) <= p) & (p <= np.asarray(iv.upper)))
+            se = np.sqrt(alpha * (1 - alpha) / reps)
+            assert cover >= 1 - alpha - 3 * se, (n, p, side, cover)

@@ -1,0 +1,171 @@
+"""Tests for the jaxcert.rare front door: estimate / uniform_estimate / RareResult."""
+
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+import jaxcert  # noqa: F401
+from jaxcert.rare import ProductSpace, estimate, landscape_evaluator, landscape_mu, planted_landscape, uniform_estimate
+from jaxcert.rare import cem as C
+
+SIZES = (6,) * 4  # 1296 inputs: enumerable, fast
+SPACE = ProductSpace(SIZES)
+LAND = planted_landscape(jax.random.key(0), SIZES, 1e-3, "concentrated")
+EVAL = landscape_evaluator(LAND)
+BUDGET = 1000
+KW = dict(batch_size=100, stages=5)  # fixed shapes: compiled kernels are shared by tests
+
+
+def cp_upper_scipy(k, n, alpha):
+    return 1.0 if k == n else stats.beta.ppf(1 - alpha, k + 1, n - k)
+
+
+def test_end_to_end_result_fields():
+    res = estimate(jax.random.key(1), SPACE, EVAL, BUDGET, **KW)
+    assert res.inferences == BUDGET and res.num_stages == 5 and len(res.history) == 5
+    assert 0.0 <= res.lower <= res.estimate <= res.upper <= 1.0
+    assert res.bound == "betting" and res.side == "upper" and res.lower == 0.0
+    assert res.max_weight <= 1 / res.defensive + 1e-12
+    assert res.failures_seen > 0 and 0 < res.ess <= BUDGET
+    # reduction = (uniform CP samples for the same bound) / inferences; scipy oracle
+    n_needed = math.ceil(math.log(0.05) / math.log1p(-res.upper))
+    assert cp_upper_scipy(0, n_needed, 0.05) <= res.upper < cp_upper_scipy(0, n_needed - 1, 0.05)
+    assert res.reduction == pytest.approx(n_needed / res.inferences, rel=1e-12)
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["status"] == "converged" and len(d["proposal"]) == 4
+    assert "reduction" in str(res) and "inferences 1000" in str(res)
+
+
+def test_estimate_close_to_truth_and_clt_bound():
+    res = estimate(jax.random.key(2), SPACE, EVAL, BUDGET, bound="clt", **KW)
+    mu = landscape_mu(LAND)
+    assert abs(res.estimate - mu) / mu < 0.5  # smoke check; unbiasedness is tested (slow)
+    assert res.upper > res.estimate
+
+
+def test_conditions_never_send_invalid_inputs_and_use_exact_valid_fraction():
+    cond = lambda X: (X[:, 0] + X[:, 1]) % 3 != 0  # noqa: E731
+    space = ProductSpace(SIZES, condition=cond)
+    seen = []
+
+    def ev(X):
+        assert np.all(cond(X)), "an invalid input was sent to the model"
+        seen.append(len(X))
+        return EVAL(X)
+
+    res = estimate(jax.random.key(3), space, ev, BUDGET, **KW)
+    assert res.inferences == sum(seen) < BUDGET  # invalid draws are free
+    brute = np.mean(cond(SPACE.enumerate()))
+    assert res.valid_fraction.exact and res.valid_fraction.estimate == pytest.approx(brute, abs=1e-15)
+
+
+def test_monte_carlo_valid_fraction_splits_alpha():
+    space = ProductSpace([2000, 2000], condition=lambda X: X[:, 0] <= X[:, 1])
+    res = estimate(jax.random.key(4), space, lambda X: np.zeros(len(X)), 400, batch_size=50, stages=2)
+    vf = res.valid_fraction
+    assert not vf.exact and vf.alpha == pytest.approx(0.025) and vf.lower < 0.5005 < vf.upper
+    assert res.estimate == 0.0 and 0.0 < res.upper < 1.0
+
+
+def test_zero_failures_finite_upper_bound():
+    res = estimate(jax.random.key(5), SPACE, lambda X: np.zeros(len(X)), BUDGET, **KW)
+    assert res.estimate == 0.0 and res.failures_seen == 0
+    assert np.isfinite(res.upper) and 0.0 < res.upper < 1.0
+    assert any("no failure" in n for n in res.notes)
+    # CEM learned nothing -> the proposal stays uniform and the weight bound is 1:
+    # the certificate is then no worse than the exact zero-failure bound of n/2 draws x ~1.5
+    assert res.max_weight == pytest.approx(1.0)
+    assert res.upper <= 1.5 * cp_upper_scipy(0, BUDGET // 2, 0.05)
+
+
+def test_callback_and_no_recompilation_across_hyperparameters():
+    calls = []
+    estimate(jax.random.key(6), SPACE, EVAL, BUDGET, callback=lambda t, rec: calls.append((t, rec["num_elite"])), **KW)
+    assert [t for t, _ in calls] == list(range(5))
+    n = C._cem_step._cache_size()
+    estimate(jax.random.key(7), SPACE, EVAL, BUDGET, rho=0.2, smoothing=0.5, floor=1e-3, defensive=0.3, **KW)
+    assert C._cem_step._cache_size() == n
+
+
+def test_uniform_estimate_matches_scipy_clopper_pearson():
+    res = uniform_estimate(jax.random.key(8), SPACE, lambda X: (X[:, 0] == 0).astype(float), 500, alpha=0.1)
+    k = round(res.estimate * 500)
+    assert res.upper == pytest.approx(cp_upper_scipy(k, 500, 0.1), rel=1e-8)
+    assert res.inferences == 500 and res.num_stages == 0
+
+
+def bad(X):
+    return np.zeros(len(X))
+
+
+@pytest.mark.parametrize(
+    "space, evaluate, budget, kwargs, match",
+    [
+        (ProductSpace([3, 3], condition=lambda X: X[:, 0] > 5), bad, 500, {}, "no valid input"),
+        (SPACE, bad, 15, {}, "below one CEM round"),
+        (SPACE, bad, 1, {}, "budget must be an int >= 2"),
+        (SPACE, lambda X: np.zeros((len(X), 2)), 500, {}, r"shape \(\d+,\)"),
+        (SPACE, lambda X: np.full(len(X), np.nan), 500, {}, "NaN"),
+        (SPACE, lambda X: np.full(len(X), 1.5), 500, {}, r"in \[0, 1\]"),
+        (SPACE, bad, 500, dict(bound="hoeffding"), "bound must be one of"),
+        (SPACE, bad, 500, dict(side="upper-ish"), "side"),
+        (SPACE, bad, 500, dict(alpha=0.0), "alpha"),
+        (SPACE, bad, 500, dict(defensive=0.0), "defensive"),
+        (SPACE, bad, 500, dict(floor=0.5), "floor"),
+        (SPACE, bad, 500, dict(train_fraction=1.0), "train_fraction"),
+        (SPACE, "not callable", 500, {}, "evaluate must be callable"),
+    ],
+)
+def test_bad_input_errors(space, evaluate, budget, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        estimate(jax.random.key(0), space, evaluate, budget, **kwargs)
+
+
+def test_empty_variable_is_rejected():
+    with pytest.raises(ValueError, match="empty variable"):
+        estimate(jax.random.key(0), [3, 0], bad, 500)
+
+
+# ----------------------------------------------------------------------------- slow
+BIG = (10,) * 6  # 1e6 inputs: masses 1e-3 .. 1e-5 are exact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mass, concentration", [(1e-3, "concentrated"), (1e-4, "concentrated"), (1e-5, "concentrated"), (1e-3, "intermediate")]
+)
+def test_unbiased_on_planted_masses(mass, concentration):
+    L = planted_landscape(jax.random.key(42), BIG, mass, concentration)
+    mu, ev = landscape_mu(L), landscape_evaluator(L)
+    reps = 120
+    ests = np.array([estimate(jax.random.key(r), BIG, ev, 2000, batch_size=200, stages=5).estimate for r in range(reps)])
+    se = ests.std(ddof=1) / np.sqrt(reps)
+    assert abs(ests.mean() - mu) <= 3 * se, (ests.mean(), mu, se)
+
+
+@pytest.mark.slow
+def test_unbiased_with_condition_vs_enumeration():
+    cond = lambda X: X[:, 0] != X[:, 1]  # noqa: E731
+    space = ProductSpace(SIZES, condition=cond)
+    X = SPACE.enumerate()
+    mu_valid = float(np.mean(EVAL(X)[cond(X)]))  # brute force: P(fail | valid)
+    reps = 200
+    ests = np.array([estimate(jax.random.key(r), space, EVAL, BUDGET, **KW).estimate for r in range(reps)])
+    se = ests.std(ddof=1) / np.sqrt(reps)
+    assert abs(ests.mean() - mu_valid) <= 3 * se, (ests.mean(), mu_valid, se)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bound", ["betting", "bernstein"])
+def test_upper_bound_coverage(bound):
+    L = planted_landscape(jax.random.key(7), SIZES, 1e-2, "intermediate")
+    mu, ev = landscape_mu(L), landscape_evaluator(L)
+    reps, alpha = 150, 0.05
+    ups = np.array([estimate(jax.random.key(r), SPACE, ev, BUDGET, bound=bound, **KW).upper for r in range(reps)])
+    se = math.sqrt(alpha * (1 - alpha) / reps)
+    assert np.mean(ups >= mu) >= 1 - alpha - 3 * se

@@ -1,0 +1,140 @@
+"""``jaxcert estimate``: in-process CLI runs, JSON output, one-line errors (exit 2)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxcert import Counts
+from jaxcert.cli import main
+from jaxcert.judge.certify import certify
+
+ROWS = ([(1, 1)] * 10 + [(1, 0)] * 2 + [(0, 1)] * 3 + [(0, 0)] * 25
+        + [("", 1)] * 60 + [("", 0)] * 140)
+C = Counts.create(10, 2, 3, 25, m1=60, m0=140)
+BOX = ["--tpr", "0.75:0.95", "--fpr", "0.02:0.12"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    p = tmp_path_factory.mktemp("est") / "labels.csv"
+    with open(p, "w") as fh:
+        fh.write("item,human,judge,arena\n")
+        for i, (h, j) in enumerate(ROWS):
+            arena = {1: "model_b", 0: "model_a", "": ""}[h]
+            fh.write(f"{i},{h},{j},{arena}\n")
+    return str(p)
+
+
+def _run(capsys, *argv):
+    code = main(["estimate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _base(data):
+    return ["--data", data, "--human-col", "human", "--judge-col", "judge"]
+
+
+def test_json_matches_certify(data, capsys):
+    code, out, err = _run(capsys, *_base(data), *BOX, "--side", "upper", "--format", "json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    for k in ("method", "estimate", "lower", "upper", "alpha", "side", "n_labeled", "n_unlabeled"):
+        assert k in d
+    want = certify(C, tpr=(0.75, 0.95), fpr=(0.02, 0.12), side="upper")
+    np.testing.assert_allclose([d["estimate"], d["upper"]], [want.estimate, want.upper],
+                               rtol=0, atol=0)
+    assert (d["n_labeled"], d["n_unlabeled"], d["side"]) == (40, 200, "upper")
+    assert d["data"]["rows_dropped"] == 0
+
+
+def test_text_output_has_certificate(data, capsys):
+    code, out, _ = _run(capsys, *_base(data), *BOX, "--side", "upper")
+    assert code == 0
+    assert out.startswith("failure rate <= ") and "with 95% confidence (method cmle" in out
+
+
+def test_human_map_column(data, capsys):
+    code, out, _ = _run(capsys, "--data", data, "--human-col", "arena", "--judge-col", "judge",
+                        "--human-map", "model_b=1,model_a=0", "--method", "umle",
+                        "--format", "json")
+    assert code == 0
+    want = certify(C, method="umle")
+    assert json.loads(out)["estimate"] == want.estimate
+
+
+def test_all_methods_json(data, capsys):
+    code, out, _ = _run(capsys, *_base(data), *BOX, "--method", "all", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert [r["method"] for r in d["results"]] == [
+        "classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle"]
+    for r in d["results"]:
+        assert {"method", "estimate", "lower", "upper", "alpha", "side", "n_labeled",
+                "n_unlabeled"} <= set(r)
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--human-col", "H"], "human column 'H' not found; available columns: 'item', 'human'"),
+        (["--tpr", "0.9"], "--tpr must be LO:HI"),
+        (["--tpr", "a:b"], "--tpr must be two numbers"),
+        (["--fpr", "0.3:0.1"], "--fpr is infeasible: lo > hi"),
+        (["--tpr", "0.5:1.5"], "--tpr must lie inside [0, 1]"),
+        (["--alpha", "1.5"], "--alpha must be in (0, 1)"),
+        (["--alpha", "x"], "--alpha must be a number"),
+        (["--human-map", "tie"], "--human-map: entry 'tie' is not KEY=VALUE"),
+        (["--method", "umle", "--tpr", "0.8:0.9"], "does not use tpr/fpr"),
+        (["--where", "model"], "--where must be COLUMN=VALUE"),
+    ],
+)
+def test_one_line_errors(data, capsys, extra, match):
+    argv = _base(data)
+    if "--human-col" in extra:  # override, not duplicate
+        argv = ["--data", data, "--judge-col", "judge"]
+    code, out, err = _run(capsys, *argv, *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("jaxcert: error: ") and err.count("\n") == 1
+    assert match in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("", "is empty"),
+        ("human,judge\n", "has no data rows"),
+        ("human,judge\n1,1\nmaybe,0\n", "value 'maybe' is not a known label"),
+        ("human,judge\n1,1\n0,\n", "missing judge verdict"),
+        ("human,judge\n,1\n,0\n", "no human-labelled item"),
+        ("human,judge\nnan,1\n1,0\n0,1\n", "no better than chance"),
+    ],
+)
+def test_bad_files(tmp_path, capsys, content, match):
+    p = tmp_path / "bad.csv"
+    p.write_text(content)
+    code, out, err = _run(capsys, "--data", str(p), "--human-col", "human", "--judge-col", "judge",
+                          "--method", "umle")
+    assert code == 2 and err.count("\n") == 1 and match in err
+
+
+def test_missing_file_and_drop_missing_judge(tmp_path, capsys):
+    code, _, err = _run(capsys, "--data", str(tmp_path / "none.csv"), "--human-col", "h",
+                        "--judge-col", "j")
+    assert code == 2 and "data file not found" in err
+    p = tmp_path / "mj.csv"
+    p.write_text("human,judge\n1,1\n0,0\n1,\n0,0\n,1\n")
+    code, out, _ = _run(capsys, "--data", str(p), "--human-col", "human", "--judge-col", "judge",
+                        "--method", "classical", "--drop-missing-judge", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["data"]["rows_dropped"] == 1 and d["n_labeled"] == 3
+
+
+def test_argparse_errors_exit_2(data, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["estimate", *_base(data), "--side", "both"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
