@@ -112,7 +112,8 @@ def pgd_accuracy():
         x0, hyperparams_proj=(lo, hi))
     t_exact = float(exact.theta)
     return {
-        "problem": "n11,n10,n01,n00,m1,m0 = 5,1,3,41,1030,8970; tpr in [0.90,0.96], fpr in [0.04,0.07]",
+        "problem": ("n11,n10,n01,n00,m1,m0 = 5,1,3,41,1030,8970; "
+                    "tpr in [0.90,0.96], fpr in [0.04,0.07]"),
         "theta_exact": t_exact, "nll_exact": float(exact.nll),
         "theta_pgd200": float(pgd.theta), "nll_pgd200": float(pgd.nll),
         "pgd200_rel_theta_error": abs(float(pgd.theta) - t_exact) / t_exact,
@@ -152,14 +153,14 @@ def main(argv=None):
     scipy_rate = n_scipy / sec_scipy
     best_rate = max(r["chunked_fits_per_s"] for r in rows)
     out = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "jax_version": jax.__version__, "jaxcert_version": jaxcert.__version__,
         "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
         "x64": bool(jax.config.jax_enable_x64), "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "quick": args.quick,
         "ours": rows,
-        "ours_status_counts": {int(k): int(v) for k, v in
-                               zip(*np.unique(np.asarray(ours.status), return_counts=True))},
+        "ours_status_counts": {int(k): int(v) for k, v in zip(
+            *np.unique(np.asarray(ours.status), return_counts=True), strict=True)},
         "scipy_problems": n_scipy, "scipy_fits_per_s": scipy_rate,
         "speedup_best_vs_scipy": best_rate / scipy_rate,
         "max_rel_nll_gap_scipy_minus_ours": float(gap.max()),
@@ -180,7 +181,8 @@ def main(argv=None):
     pa = out["pgd_accuracy"]
     md += ["", f"scipy L-BFGS-B loop ({n_scipy} problems): {scipy_rate:.0f} fits/s; "
            f"speedup {out['speedup_best_vs_scipy']:.0f}x.",
-           f"Relative nll gap (scipy - ours)/max(|ours|, 1): max {gap.max():.2e}, min {gap.min():.2e}; "
+           "Relative nll gap (scipy - ours)/max(|ours|, 1): "
+           f"max {gap.max():.2e}, min {gap.min():.2e}; "
            f"scipy worse than 1e-6 on {100 * out['frac_scipy_worse_than_1e-6']:.1f}% of problems.",
            "", f"Projected gradient on {pa['problem']}: exact theta {pa['theta_exact']:.6f}; "
            f"pgd 200 fixed steps {pa['theta_pgd200']:.6f} (rel. error "

@@ -138,3 +138,17 @@ def test_argparse_errors_exit_2(data, capsys):
         main(["estimate", *_base(data), "--side", "both"])
     assert e.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_jsonl_input_with_where(tmp_path, capsys):
+    p = tmp_path / "labels.jsonl"
+    with open(p, "w") as fh:
+        for h, j in ROWS:
+            fh.write(json.dumps({"model": "a", "human": None if h == "" else h, "judge": j}) + "\n")
+            fh.write(json.dumps({"model": "b", "human": 1, "judge": 0}) + "\n")
+    code, out, _ = _run(capsys, "--data", str(p), "--human-col", "human", "--judge-col", "judge",
+                        "--where", "model=a", "--method", "classical", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert (d["n_labeled"], d["n_unlabeled"]) == (40, 200)
+    assert d["estimate"] == certify(C, method="classical").estimate

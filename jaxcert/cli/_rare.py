@@ -3,7 +3,7 @@
 Examples::
 
     jaxcert rare --space varbench:0 --evaluator synthetic --mass 1e-4 --budget 4000 --out runs/vb0
-    jaxcert rare --space synthetic:1e-5:concentrated --evaluator synthetic --budget 20000 --out runs/syn
+    jaxcert rare --space synthetic:1e-5:concentrated --budget 20000 --out runs/syn
     jaxcert rare --space gsm-alt:17 --evaluator openai --base-url http://localhost:8000/v1 \\
         --model qwen2.5-math-7b --budget 3000 --out runs/qwen
 
@@ -14,7 +14,6 @@ re-running with the same ``--out`` (and seed) resumes without paying twice.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib
 import json
@@ -35,23 +34,42 @@ def register(sub) -> None:
         help="five-nines failure-rate certificate (CEM + importance sampling) on a template space",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--space", required=True,
-                   help="varbench:<index> | gsm-alt:<index> | synthetic:<mass>:<concentration>")
-    p.add_argument("--evaluator", default="synthetic", help="synthetic | python:module:function | openai")
-    p.add_argument("--mass", type=float, default=1e-4,
-                   help="planted failure rate of the synthetic evaluator on a template space (default 1e-4)")
-    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    p.add_argument(
+        "--space",
+        required=True,
+        help="varbench:<index> | gsm-alt:<index> | synthetic:<mass>:<concentration>",
+    )
+    p.add_argument(
+        "--evaluator", default="synthetic", help="synthetic | python:module:function | openai"
+    )
+    p.add_argument(
+        "--mass",
+        type=float,
+        default=1e-4,
+        help="planted failure rate of the synthetic evaluator on a template space (default 1e-4)",
+    )
+    p.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
+    )
     p.add_argument("--model", default=None, help="model name for --evaluator openai")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--samples", type=int, default=1, help="answers per input (failure = wrong fraction)")
+    p.add_argument(
+        "--samples", type=int, default=1, help="answers per input (failure = wrong fraction)"
+    )
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--budget", type=int, default=20_000, help="model calls (training + estimation)")
     p.add_argument("--out", required=True, help="output directory (created; reused for resume)")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--defensive", type=float, default=0.1, help="defensive mixture weight l (weights <= 1/l)")
-    p.add_argument("--bound", default="betting", help="finite-sample bound of the IS mean (see jaxcert.rare.BOUNDS)")
+    p.add_argument(
+        "--defensive", type=float, default=0.1, help="defensive mixture weight l (weights <= 1/l)"
+    )
+    p.add_argument(
+        "--bound",
+        default="betting",
+        help="finite-sample bound of the IS mean (see jaxcert.rare.BOUNDS)",
+    )
     p.add_argument("--quick", action="store_true", help="small space and budget (demo / CI)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -71,14 +89,21 @@ def _build(args, key):
         try:
             mass = float(mass_s)
         except ValueError:
-            raise ValueError(f"--space synthetic:<mass>:<concentration>: mass must be a number; got {mass_s!r}") from None
+            raise ValueError(
+                f"--space synthetic:<mass>:<concentration>: mass must be a number; got {mass_s!r}"
+            ) from None
         if args.evaluator != "synthetic":
-            raise ValueError("--space synthetic:... has no question text: use --evaluator synthetic")
+            raise ValueError(
+                "--space synthetic:... has no question text: use --evaluator synthetic"
+            )
         sizes = (10,) * (5 if args.quick else 6)
         land = planted_landscape(key, sizes, mass, conc or "concentrated")
         return ProductSpace(sizes), landscape_evaluator(land), float(landscape_mu(land)), {}
     if kind not in ("varbench", "gsm-alt"):
-        raise ValueError(f"--space must be varbench:<i>, gsm-alt:<i> or synthetic:<mass>:<conc>; got {args.space!r}")
+        raise ValueError(
+            f"--space must be varbench:<i>, gsm-alt:<i> or synthetic:<mass>:<conc>; "
+            f"got {args.space!r}"
+        )
     from jaxcert.rare.templates import load_template
 
     space = load_template(args.space, max_inputs=_QUICK_MAX_INPUTS if args.quick else 2_000_000)
@@ -89,21 +114,36 @@ def _build(args, key):
         mod_name, _, fn_name = args.evaluator[7:].partition(":")
         if not mod_name or not fn_name:
             raise ValueError(f"--evaluator python:module:function expected; got {args.evaluator!r}")
-        fn = getattr(importlib.import_module(mod_name), fn_name, None)
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise ValueError(f"--evaluator: cannot import module {mod_name!r} ({e})") from None
+        fn = getattr(module, fn_name, None)
         if fn is None:
             raise ValueError(f"--evaluator: module {mod_name!r} has no attribute {fn_name!r}")
         inner = (lambda X: fn(X, space)) if ev._accepts_space(fn) else fn
         cache = EvalCache(os.path.join(args.out, "evaluations.jsonl"))
-        wrapped = ev.cached_evaluator(ev.python_evaluator(inner, d=space.d), cache, args.evaluator, space.id)
+        wrapped = ev.cached_evaluator(
+            ev.python_evaluator(inner, d=space.d), cache, args.evaluator, space.id
+        )
         return space, wrapped, None, {"cache": cache, "wrapped": wrapped}
     if args.evaluator == "openai":
         if not args.base_url or not args.model:
             raise ValueError("--evaluator openai needs --base-url and --model")
-        o = ev.OpenAIChatEvaluator(space, args.base_url, args.model, concurrency=args.concurrency,
-                                   timeout=args.timeout, samples_per_input=args.samples,
-                                   temperature=args.temperature, cache_dir=args.out)
+        o = ev.OpenAIChatEvaluator(
+            space,
+            args.base_url,
+            args.model,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            samples_per_input=args.samples,
+            temperature=args.temperature,
+            cache_dir=args.out,
+        )
         return space, o, None, {"openai": o}
-    raise ValueError(f"--evaluator must be synthetic, python:module:function or openai; got {args.evaluator!r}")
+    raise ValueError(
+        f"--evaluator must be synthetic, python:module:function or openai; got {args.evaluator!r}"
+    )
 
 
 def _clean(obj):
@@ -151,16 +191,31 @@ def _plot(result, space, path) -> str | None:
 
 def _markdown(report) -> str:
     r = report["result"]
-    rows = [("estimate", r["estimate"]), ("lower", r["lower"]), ("upper", r["upper"]),
-            ("alpha / side / bound", f'{r["alpha"]} / {r["side"]} / {r["bound"]}'),
-            ("inferences (training included)", r["inferences"]), ("budget", r["budget"]),
-            ("uniform samples needed for the same bound", r["uniform_needed"]), ("reduction", r["reduction"]),
-            ("ESS", r["ess"]), ("max weight", r["max_weight"]), ("failures seen", r["failures_seen"]),
-            ("true failure rate (synthetic)", report.get("truth"))]
-    lines = [f"# jaxcert rare: {report['config']['space']}", "",
-             "| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
-    lines += ["", f"jax {report['environment']['jax']}, x64 {report['environment']['x64']}, "
-                  f"device {report['environment']['device']}, {report['environment']['date']}"]
+    rows = [
+        ("estimate", r["estimate"]),
+        ("lower", r["lower"]),
+        ("upper", r["upper"]),
+        ("alpha / side / bound", f"{r['alpha']} / {r['side']} / {r['bound']}"),
+        ("inferences (training included)", r["inferences"]),
+        ("budget", r["budget"]),
+        ("uniform samples needed for the same bound", r["uniform_needed"]),
+        ("reduction", r["reduction"]),
+        ("ESS", r["ess"]),
+        ("max weight", r["max_weight"]),
+        ("failures seen", r["failures_seen"]),
+        ("true failure rate (synthetic)", report.get("truth")),
+    ]
+    lines = [
+        f"# jaxcert rare: {report['config']['space']}",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+    ] + [f"| {k} | {v} |" for k, v in rows]
+    lines += [
+        "",
+        f"jax {report['environment']['jax']}, x64 {report['environment']['x64']}, "
+        f"device {report['environment']['device']}, {report['environment']['date']}",
+    ]
     lines += [f"- note: {n}" for n in r.get("notes", []) + report.get("notes", [])]
     if report.get("plot"):
         lines += ["", f"![proposal]({report['plot']})"]
@@ -172,17 +227,29 @@ def run(args) -> int:
     import jax
 
     from jaxcert import __version__
+    from jaxcert._validate import check_alpha
     from jaxcert.rare.estimate import estimate
 
     if args.budget < 2:
         raise ValueError(f"--budget must be >= 2; got {args.budget}")
+    check_alpha(args.alpha)
+    if not 0 < args.defensive <= 1:
+        raise ValueError(f"--defensive must be in (0, 1]; got {args.defensive}")
     if args.quick:
         args.budget = min(args.budget, 4000)
     os.makedirs(args.out, exist_ok=True)
     key_space, key_est = jax.random.split(jax.random.key(args.seed))
     space, evaluate, truth, extra = _build(args, key_space)
-    result = estimate(key_est, space, evaluate, args.budget, alpha=args.alpha, defensive=args.defensive,
-                      bound=args.bound, progress=not args.no_progress)
+    result = estimate(
+        key_est,
+        space,
+        evaluate,
+        args.budget,
+        alpha=args.alpha,
+        defensive=args.defensive,
+        bound=args.bound,
+        progress=not args.no_progress,
+    )
     notes = []
     plot_note = _plot(result, space, os.path.join(args.out, "proposal.png"))
     if plot_note:
@@ -199,9 +266,14 @@ def run(args) -> int:
         "evaluator": evaluator,
         "config": {k: v for k, v in vars(args).items() if k != "func"},
         "planted": {k: v for k, v in extra.items() if k == "planted_lambda"},
-        "environment": {"jax": jax.__version__, "jaxcert": __version__, "x64": bool(jax.config.jax_enable_x64),
-                        "device": str(jax.devices()[0].platform), "python": platform.python_version(),
-                        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        "environment": {
+            "jax": jax.__version__,
+            "jaxcert": __version__,
+            "x64": bool(jax.config.jax_enable_x64),
+            "device": str(jax.devices()[0].platform),
+            "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
         "plot": None if plot_note else "proposal.png",
         "notes": notes,
     }

@@ -136,6 +136,11 @@ def betaincinv(a, b, p) -> jax.Array:
       DLMF 8.17 (incomplete beta function); Press et al., Numerical Recipes, 6.4.
     """
     _check_concrete(a, b, p)
+    return _betaincinv(a, b, p)
+
+
+@jax.jit
+def _betaincinv(a, b, p):
     p = as_float(p)
     return jax.nn.sigmoid(_logit_quantile(a, b, p, 1.0 - p))
 

@@ -44,7 +44,9 @@ def _check_kn(k, n) -> None:
     try:
         np.broadcast_shapes(karr.shape, narr.shape)
     except ValueError:
-        raise ValueError(f"k and n do not broadcast: shapes {karr.shape} and {narr.shape}") from None
+        raise ValueError(
+            f"k and n do not broadcast: shapes {karr.shape} and {narr.shape}"
+        ) from None
 
 
 def _status(*xs) -> jax.Array:

@@ -31,7 +31,10 @@ import numpy as np
 from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha, check_box, check_side
 from jaxcert.counts import Counts
+from jaxcert.judge import baselines
+from jaxcert.judge import cmle_intervals as ci
 from jaxcert.judge._render import CertifyResult, CertifyTable
+from jaxcert.judge.solver import mle
 
 __all__ = ["certify", "CertifyResult", "CertifyTable", "METHODS", "INTERVALS"]
 
@@ -87,9 +90,6 @@ def _rate(k, n) -> float | None:
 
 
 def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boot):
-    from jaxcert.judge import cmle_intervals as ci
-    from jaxcert.judge.solver import mle
-
     sb, fb = (tpr, fpr) if method == "cmle" else (None, None)
     if sb is not None and fb is not None and sb[1] <= fb[0]:
         raise _chance_error(method, f"the boxes force TPR <= {sb[1]:g} <= {fb[0]:g} <= FPR")
@@ -119,8 +119,12 @@ def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boo
         warnings.append(f"judge near chance: fitted TPR - FPR = {s_hat - r_hat:.3g}; the "
                         "correction divides by it and the interval is wide")
     status = int(fit.status) or int(iv.status)
+    if status != Status.CONVERGED:
+        warnings.append(f"status {status_name(status)} (fit {status_name(fit.status)}, "
+                        f"interval {status_name(iv.status)}): use the numbers with care")
     diag = {"nll": _f(fit.nll), "kkt_residual": _f(fit.kkt_residual),
-            "num_steps": int(fit.num_steps), "solver": "newton", "fit_status": status_name(
+            "num_steps": int(fit.num_steps), "solver": "newton", "interval": interval,
+            "fit_status": status_name(
                 fit.status), "interval_status": status_name(iv.status), "warnings": warnings}
     return dict(estimate=_f(fit.theta), lower=_f(iv.lower), upper=_f(iv.upper), tpr_hat=s_hat,
                 fpr_hat=r_hat, active=active, status=status_name(status), diagnostics=diag,
@@ -128,11 +132,6 @@ def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boo
 
 
 def _baseline_method(c: Counts, method, alpha, side):
-    try:
-        from jaxcert.judge import baselines
-    except ImportError as e:  # only while the package is incomplete
-        raise ValueError(f"method={method!r} is unavailable: {e}") from None
-
     s_cal, r_cal = _rate(_f(c.n11), _f(c.n11 + c.n10)), _rate(_f(c.n01), _f(c.n01 + c.n00))
     if method == "rogan-gladen":
         if s_cal is None or r_cal is None:
@@ -205,7 +204,7 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
     Example:
       >>> res = certify([1, 0, 0, None, None], [1, 0, 1, 1, 0], side="upper")
       >>> print(res.certificate)  # doctest: +SKIP
-      failure rate <= 0.93 with 95% confidence (method cmle, profile interval)
+      failure rate <= 0.7273 with 95% confidence (method cmle, profile interval)
     """
     check_alpha(alpha)
     if np.ndim(alpha) != 0:

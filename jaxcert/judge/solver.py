@@ -128,6 +128,9 @@ def newton_solve(c, lo, hi, x0, max_steps, tol):
     """
     scale = jnp.maximum(jnp.sum(c), 1.0)
     fixed = lo >= hi
+    n11, n10, n01, n00 = c[0], c[1], c[2], c[3]
+    barrier_lo = jnp.stack([n11 + n10 > 0, n11 > 0, n01 > 0])
+    barrier_hi = jnp.stack([n01 + n00 > 0, n10 > 0, n00 > 0])
     alphas = 2.0 ** -jnp.arange(_NUM_NEWTON, dtype=jnp.float64)
     betas = 2.0 ** -jnp.arange(_NUM_GRADIENT, dtype=jnp.float64)
 
@@ -157,7 +160,10 @@ def newton_solve(c, lo, hi, x0, max_steps, tol):
         # straight line in (theta, s, r); then scaled projected-gradient steps.
         # The y-line is also tried up to the step where a free variable reaches its
         # bound (a_max, first order), so a flat ridge ending on a bound is followed.
+        # A bound where the loglik is -inf (a positive count with zero probability) is
+        # approached at most halfway per step.
         room = jnp.where(d > 0, hi - x, lo - x) / jnp.where(d != 0, d, 1.0)
+        room = jnp.where(jnp.where(d > 0, barrier_hi, barrier_lo), 0.5 * room, room)
         a_max = jnp.min(jnp.where(free & (d != 0), jnp.maximum(room, 0.0), jnp.inf))
         steps = jnp.concatenate([alphas, jnp.minimum(a_max, 1.0) * betas])
         t, sv, rv = x
@@ -172,6 +178,8 @@ def newton_solve(c, lo, hi, x0, max_steps, tol):
             jnp.clip(x + alphas[:, None] * d, lo, hi),
             jnp.clip(x + betas[:, None] * d_grad, lo, hi),
         ])
+        # Snap to a bound within 1e-14 (rounding leftovers such as theta = 1e-19).
+        cand = jnp.where(cand - lo <= 1e-14, lo, jnp.where(hi - cand <= 1e-14, hi, cand))
         fc = _objective(c, cand, scale)
         best = jnp.argmin(fc)
         improved = fc[best] < f

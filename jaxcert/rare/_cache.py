@@ -24,7 +24,9 @@ FINAL_STATUSES = ("ok", "no_answer", "value")
 
 def cache_key(namespace: str, template: str, x, sample: int = 0, prompt_hash: str = "") -> str:
     """Stable hex key of one evaluation (model/evaluator, template, input, sample, prompt)."""
-    payload = json.dumps([str(namespace), str(template), [int(v) for v in x], int(sample), str(prompt_hash)])
+    payload = json.dumps(
+        [str(namespace), str(template), [int(v) for v in x], int(sample), str(prompt_hash)]
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -57,17 +59,13 @@ class EvalCache:
                             self._data[rec["key"]] = rec
                         except (ValueError, KeyError, TypeError):
                             self.skipped_lines += 1
-            needs_newline = False
             if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
                 with open(self.path, "rb") as f:
                     f.seek(-1, os.SEEK_END)
-                    needs_newline = f.read(1) != b"\n"  # killed mid-write: start a fresh line
-            self._fh = open(self.path, "a", encoding="utf-8")
-            if needs_newline:
-                self._fh.write("\n")
-                self._fh.flush()
-        else:
-            self._fh = None
+                    truncated = f.read(1) != b"\n"
+                if truncated:  # killed mid-write: start a fresh line
+                    with open(self.path, "a", encoding="utf-8") as f:
+                        f.write("\n")
 
     def get(self, key: str) -> dict | None:
         """The final record for ``key`` (``None`` if absent or only errors)."""
@@ -75,20 +73,17 @@ class EvalCache:
         return rec if rec is not None and rec.get("status") in FINAL_STATUSES else None
 
     def put(self, key: str, record: dict) -> None:
-        """Stores and (with a file) appends + flushes one record."""
+        """Stores and (with a file) appends one record; the file is closed (flushed) at once."""
         rec = {"key": key, "time": time.time(), **record}
         line = json.dumps(rec, sort_keys=True)
         with self._lock:
             self._data[key] = rec
-            if self._fh is not None:
-                self._fh.write(line + "\n")
-                self._fh.flush()
+            if self.path is not None:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
 
     def __len__(self) -> int:
         return sum(1 for r in self._data.values() if r.get("status") in FINAL_STATUSES)
 
     def close(self) -> None:
-        """Closes the file handle (records stay readable in memory)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """No-op kept for symmetry: every record is written and closed by :meth:`put`."""

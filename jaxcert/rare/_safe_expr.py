@@ -29,13 +29,15 @@ Semantics (documented deviations from Python)
   take them), so every construct is vectorised; per-row results equal Python's.
 * DoS limits: a constant exponent must satisfy ``|e| <= MAX_EXPONENT`` (checked at
   parse time; a data-dependent exponent above it gives ``nan``), loops are capped at
-  :data:`MAX_LOOP` iterations and a call at :data:`MAX_STEPS` statement executions;
+  :data:`MAX_LOOP` iterations and a call at :data:`MAX_STEPS` statement executions and
+  :data:`MAX_SECONDS` seconds; sources at :data:`MAX_SOURCE_CHARS` characters;
   float arithmetic cannot blow up memory or time the way Python big ints can.
 """
 
 from __future__ import annotations
 
 import ast
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +46,7 @@ __all__ = [
     "MAX_EXPONENT",
     "MAX_LOOP",
     "MAX_STEPS",
+    "MAX_SECONDS",
     "SNAP_RTOL",
     "Function",
     "parse_expression",
@@ -56,6 +59,8 @@ __all__ = [
 MAX_EXPONENT = 64
 MAX_LOOP = 10_000
 MAX_STEPS = 200_000
+MAX_SECONDS = 30.0
+MAX_SOURCE_CHARS = 20_000
 SNAP_RTOL = 1e-9
 
 _BINOPS = {
@@ -155,7 +160,11 @@ def _check_expr(node: ast.AST, where: str, allow_random: bool) -> None:
             raise _fail(where, node, f"name {node.id}")
         return
     if isinstance(node, ast.Attribute):
-        if isinstance(node.value, ast.Name) and node.value.id == "math" and node.attr in _MATH_CONST:
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id == "math"
+            and node.attr in _MATH_CONST
+        ):
             return
         raise _fail(where, node, f"attribute {ast.unparse(node)}")
     if isinstance(node, ast.BinOp):
@@ -210,7 +219,14 @@ def _check_expr(node: ast.AST, where: str, allow_random: bool) -> None:
     raise _fail(where, node)
 
 
-def parse_expression(src: str, where: str = "expression", allow_random: bool = False) -> ast.Expression:
+def _check_size(src: str, where: str) -> None:
+    if len(src) > MAX_SOURCE_CHARS:
+        raise ValueError(f"{where}: source has {len(src)} characters (> {MAX_SOURCE_CHARS})")
+
+
+def parse_expression(
+    src: str, where: str = "expression", allow_random: bool = False
+) -> ast.Expression:
     """Parses ``src`` into a whitelisted expression tree.
 
     Args:
@@ -226,7 +242,10 @@ def parse_expression(src: str, where: str = "expression", allow_random: bool = F
     if not isinstance(src, str):
         src = str(src)
     try:
+        _check_size(src, where)
         tree = ast.parse(src.strip(), mode="eval")
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{where}: expression too deeply nested") from None
     except SyntaxError as e:
         raise ValueError(f"{where}: cannot parse expression {src!r} ({e.msg})") from None
     _check_expr(tree.body, where, allow_random)
@@ -273,7 +292,9 @@ def _check_stmts(stmts, where: str) -> None:
             ):
                 raise _fail(where, s, "for-loop other than 'for name in range(...)'")
             if len(it.args) == 3 and not (
-                isinstance(it.args[2], ast.Constant) and isinstance(it.args[2].value, int) and it.args[2].value > 0
+                isinstance(it.args[2], ast.Constant)
+                and isinstance(it.args[2].value, int)
+                and it.args[2].value > 0
             ):
                 raise _fail(where, s, "range step other than a positive integer literal")
             for a in it.args:
@@ -281,9 +302,17 @@ def _check_stmts(stmts, where: str) -> None:
             _check_stmts(s.body, where)
         elif isinstance(s, ast.Pass):
             pass
-        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+        elif (
+            isinstance(s, ast.Expr)
+            and isinstance(s.value, ast.Constant)
+            and isinstance(s.value.value, str)
+        ):
             pass  # docstring
-        elif isinstance(s, ast.Import) and [a.name for a in s.names] == ["math"] and s.names[0].asname is None:
+        elif (
+            isinstance(s, ast.Import)
+            and [a.name for a in s.names] == ["math"]
+            and s.names[0].asname is None
+        ):
             pass
         else:
             raise _fail(where, s)
@@ -293,10 +322,13 @@ def parse_function(src: str, where: str = "function") -> Function:
     """Parses ``def f(a, b, ...): ...`` source into a whitelisted :class:`Function`.
 
     ``import math`` lines (inside or before the ``def``) are ignored; positional
-    parameters only (no defaults, ``*args`` or keywords); one function per source.
+    parameters only (numeric defaults allowed; no ``*args`` or keywords); one function per source.
     """
     try:
+        _check_size(str(src), where)
         mod = ast.parse(str(src))
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{where}: function too deeply nested") from None
     except SyntaxError as e:
         raise ValueError(f"{where}: cannot parse function ({e.msg} at line {e.lineno})") from None
     defs = [s for s in mod.body if isinstance(s, ast.FunctionDef)]
@@ -316,7 +348,10 @@ def parse_function(src: str, where: str = "function") -> Function:
             raise _fail(where, fn, "parameter default other than a number")
     _check_stmts(fn.body, where)
     names = tuple(x.arg for x in a.args)
-    defaults = {n: float(d.value) for n, d in zip(names[len(names) - len(a.defaults):], a.defaults)}
+    defaults = {
+        n: float(d.value)
+        for n, d in zip(names[len(names) - len(a.defaults) :], a.defaults, strict=True)
+    }
     return Function(fn.name, names, tuple(fn.body), where, defaults)
 
 
@@ -344,7 +379,8 @@ def _ev(node, env):
     if isinstance(node, ast.Attribute):
         return np.float64(_MATH_CONST[node.attr])
     if isinstance(node, ast.BinOp):
-        a, b = _ev(node.left, env), _ev(node.right, env)
+        a = np.asarray(_ev(node.left, env), dtype=np.float64)
+        b = np.asarray(_ev(node.right, env), dtype=np.float64)
         op = type(node.op)
         if op in _BINOPS:
             return _BINOPS[op](a, b)
@@ -356,13 +392,13 @@ def _ev(node, env):
     if isinstance(node, ast.UnaryOp):
         v = _ev(node.operand, env)
         if isinstance(node.op, ast.USub):
-            return -v
+            return -np.asarray(v, dtype=np.float64)
         if isinstance(node.op, ast.Not):
             return np.logical_not(v != 0)
         return v
     if isinstance(node, ast.Compare):
         left, out = _ev(node.left, env), True
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=True):
             right = _ev(comp, env)
             if isinstance(op, ast.Eq):
                 r = _eq(left, right)
@@ -405,11 +441,19 @@ class _Run:
         self.done = np.zeros(shape, dtype=bool)
         self.steps = 0
         self.where = where
+        self.deadline = time.monotonic() + MAX_SECONDS
 
     def tick(self, node):
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise ValueError(f"{self.where}: step budget of {MAX_STEPS} statements exceeded at line {node.lineno}")
+            raise ValueError(
+                f"{self.where}: step budget of {MAX_STEPS} statements exceeded "
+                f"at line {node.lineno}"
+            )
+        if time.monotonic() > self.deadline:
+            raise ValueError(
+                f"{self.where}: time budget of {MAX_SECONDS} s exceeded at line {node.lineno}"
+            )
 
 
 def _assign(env, name, value, active):
@@ -440,12 +484,16 @@ def _exec(stmts, env, active, run: _Run):
         elif isinstance(s, ast.For):
             args = [np.broadcast_to(_ev(a, env), active.shape) for a in s.iter.args]
             step = int(s.iter.args[2].value) if len(args) == 3 else 1
-            start, stop = (np.zeros(active.shape), args[0]) if len(args) == 1 else (args[0], args[1])
+            start, stop = (
+                (np.zeros(active.shape), args[0]) if len(args) == 1 else (args[0], args[1])
+            )
             start, stop = np.trunc(_snap(start)), np.trunc(_snap(stop))
             counts = np.where(active, np.ceil((stop - start) / step), 0)
             n = int(np.nanmax(counts, initial=0)) if np.isfinite(counts).all() else MAX_LOOP + 1
             if n > MAX_LOOP:
-                raise ValueError(f"{run.where}: loop at line {s.lineno} exceeds {MAX_LOOP} iterations")
+                raise ValueError(
+                    f"{run.where}: loop at line {s.lineno} exceeds {MAX_LOOP} iterations"
+                )
             for it in range(n):
                 a_it = active & (it < counts) & ~run.done
                 if not a_it.any():

@@ -189,7 +189,10 @@ def estimate(
         sampled answers that were wrong); only valid inputs are sent.
       budget: maximum number of model evaluations, training included.
       alpha, side: level and side convention ("upper" = certificate ``mu <= U``).
-      bound: "bernstein" | "betting" (finite-sample) | "clt" | "bootstrap".
+      bound: "betting" (default) | "bernstein" (finite-sample, valid for every
+        budget) | "clt" | "bootstrap" (asymptotic: they under-cover when the failure
+        region was not found; see :mod:`jaxcert.rare.importance` for why only these
+        show large reductions).
       defensive: weight ``l`` of the uniform component; weights are ``<= 1/l``.
       rho, smoothing, floor: CEM elite quantile, smoothing ``a``, probability floor
         (default ``0.01 / K_max``).

@@ -70,19 +70,31 @@ class EvaluationError(ValueError):
 def _check_X(X, d=None) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2 or (d is not None and X.shape[1] != d):
-        raise ValueError(f"X must be an int array of shape (B, {d if d is not None else 'd'}); got shape {X.shape}")
+        raise ValueError(
+            f"X must be an int array of shape (B, {d if d is not None else 'd'}); "
+            f"got shape {X.shape}"
+        )
     if X.size and not np.issubdtype(X.dtype, np.integer):
         raise ValueError(f"X must hold integer category indices; got dtype {X.dtype}")
     return X.astype(np.int64)
 
 
 def _check_out(out, B, who) -> np.ndarray:
-    out = np.asarray(out, dtype=np.float64).reshape(-1) if np.ndim(out) else np.asarray(out, dtype=np.float64)
+    out = (
+        np.asarray(out, dtype=np.float64).reshape(-1)
+        if np.ndim(out)
+        else np.asarray(out, dtype=np.float64)
+    )
     if out.shape != (B,):
-        raise ValueError(f"{who} must return one failure value per input, shape ({B},); got shape {np.shape(out)}")
+        raise ValueError(
+            f"{who} must return one failure value per input, shape ({B},); "
+            f"got shape {np.shape(out)}"
+        )
     if not np.all(np.isfinite(out)) or np.any(out < 0) or np.any(out > 1):
-        raise ValueError(f"{who} must return finite failure fractions in [0, 1]; got values in "
-                         f"[{np.nanmin(out) if out.size else 0}, {np.nanmax(out) if out.size else 0}]")
+        raise ValueError(
+            f"{who} must return finite failure fractions in [0, 1]; got values in "
+            f"[{np.nanmin(out) if out.size else 0}, {np.nanmax(out) if out.size else 0}]"
+        )
     return out
 
 
@@ -112,7 +124,10 @@ def python_evaluator(fn, batch_size: int | None = None, *, d: int | None = None)
     def evaluate(X):
         X = _check_X(X, d)
         step = batch_size or max(X.shape[0], 1)
-        parts = [_check_out(fn(X[s : s + step]), min(step, X.shape[0] - s), name) for s in range(0, X.shape[0], step)]
+        parts = [
+            _check_out(fn(X[s : s + step]), min(step, X.shape[0] - s), name)
+            for s in range(0, X.shape[0], step)
+        ]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     return evaluate
@@ -140,10 +155,18 @@ def cached_evaluator(evaluate, cache: EvalCache, namespace: str, template: str =
         if todo:
             vals = _check_out(evaluate(X[todo]), len(todo), "evaluate")
             wrapped.calls += len(todo)
-            for i, v in zip(todo, vals):
+            for i, v in zip(todo, vals, strict=True):
                 out[i] = v
-                cache.put(keys[i], {"status": "value", "namespace": namespace, "template": template,
-                                    "x": X[i].tolist(), "fail": float(v)})
+                cache.put(
+                    keys[i],
+                    {
+                        "status": "value",
+                        "namespace": namespace,
+                        "template": template,
+                        "x": X[i].tolist(),
+                        "fail": float(v),
+                    },
+                )
         return out
 
     wrapped.calls, wrapped.hits = 0, 0
@@ -163,6 +186,7 @@ def planted_evaluator(space, failure):
       ``(evaluate, mu)``: the evaluator and the exact failure rate under the nominal
       distribution (uniform over valid inputs), by enumeration of the space.
     """
+
     def evaluate(X):
         X = _check_X(X, space.d)
         out = np.asarray(failure(space.values(X)), dtype=np.float64).reshape(X.shape[0])
@@ -184,9 +208,10 @@ def planted_corner_evaluator(space, mass: float = 1e-4, samples: int | None = No
     1 at the corner, decaying away from it, and exactly 0 far from it (like a model that
     is reliable except around a hard setting). ``samples=None`` (default) keeps the
     unquantised ``exp(-lam sum_j u_j)`` (positive everywhere, so CEM always has a signal;
-    the analogue of :func:`jaxcert.rare.synthetic.planted_landscape` "concentrated"). ``lam`` is solved by bisection so that
-    the exact mean of ``F`` over the valid inputs (enumeration) is closest to ``mass``
-    from below-or-at (``F`` is a step function of ``lam``: the realised rate is returned).
+    the analogue of :func:`jaxcert.rare.synthetic.planted_landscape` "concentrated").
+    ``lam`` is solved by bisection so that the exact mean of ``F`` over the valid inputs
+    (enumeration) equals ``mass`` (quantised ``F`` is a step function of ``lam``: then the
+    closest rate at or below ``mass`` is reached, and the realised rate is returned).
 
     Returns:
       ``(evaluate, mu)``: the evaluator and the exact realised failure rate.
@@ -215,7 +240,9 @@ def planted_corner_evaluator(space, mass: float = 1e-4, samples: int | None = No
     while mean(hi) > mass and hi < 1e6:
         hi *= 2.0
     if mean(hi) > mass:
-        raise ValueError(f"mass={mass} is below what the corner of this space can carry ({mean(hi):.3g})")
+        raise ValueError(
+            f"mass={mass} is below what the corner of this space can carry ({mean(hi):.3g})"
+        )
     for _ in range(100):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if mean(mid) > mass else (lo, mid)
@@ -283,12 +310,30 @@ class OpenAIChatEvaluator:
       >>> estimate(jax.random.key(0), space, ev, 3000)               # doctest: +SKIP
     """
 
-    def __init__(self, space, base_url: str, model: str, *, api_key: str | None = None, concurrency: int = 8,
-                 timeout: float = 60.0, max_retries: int = 3, backoff: float = 1.0, temperature: float = 0.0,
-                 max_tokens: int | None = None, samples_per_input: int = 1, system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-                 rtol: float = 1e-6, atol: float = 1e-6, cache_dir=None):
+    def __init__(
+        self,
+        space,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        samples_per_input: int = 1,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        rtol: float = 1e-6,
+        atol: float = 1e-6,
+        cache_dir=None,
+    ):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL such as 'http://localhost:8000/v1'; got {base_url!r}")
+            raise ValueError(
+                f"base_url must be an http(s) URL such as 'http://localhost:8000/v1'; "
+                f"got {base_url!r}"
+            )
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a non-empty string; got {model!r}")
         for name, v in (("concurrency", concurrency), ("samples_per_input", samples_per_input)):
@@ -301,10 +346,17 @@ class OpenAIChatEvaluator:
         self.space, self.model = space, model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.concurrency, self.timeout, self.max_retries, self.backoff = concurrency, timeout, max_retries, backoff
+        self.concurrency, self.timeout, self.max_retries, self.backoff = (
+            concurrency,
+            timeout,
+            max_retries,
+            backoff,
+        )
         self.temperature, self.max_tokens, self.samples = temperature, max_tokens, samples_per_input
         self.system_prompt, self.rtol, self.atol = system_prompt, rtol, atol
-        path = None if cache_dir is None else os.path.join(os.fspath(cache_dir), "evaluations.jsonl")
+        path = (
+            None if cache_dir is None else os.path.join(os.fspath(cache_dir), "evaluations.jsonl")
+        )
         self.cache = EvalCache(path)
         self.requests, self.hits, self.errors = 0, 0, Counter()
         self._lock = threading.Lock()
@@ -312,9 +364,14 @@ class OpenAIChatEvaluator:
 
     # -- one call --------------------------------------------------------------
     def _post(self, question: str, sample: int) -> str:
-        body = {"model": self.model, "temperature": self.temperature,
-                "messages": [{"role": "system", "content": self.system_prompt},
-                             {"role": "user", "content": question}]}
+        body = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": [
+                {"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": question},
+            ],
+        }
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
         if self.samples > 1:
@@ -322,7 +379,9 @@ class OpenAIChatEvaluator:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        req = urllib.request.Request(
+            self.url, data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
         with self._lock:
             self.requests += 1
         try:
@@ -332,10 +391,13 @@ class OpenAIChatEvaluator:
             if e.code == 429 or e.code >= 500:
                 raise _Transient(f"http_{e.code}") from None
             raise RuntimeError(f"http_{e.code}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             reason = getattr(e, "reason", e)
-            kind = "timeout" if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason) \
+            kind = (
+                "timeout"
+                if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
                 else "connection"
+            )
             raise _Transient(kind) from None
         try:
             return json.loads(payload)["choices"][0]["message"]["content"] or ""
@@ -368,12 +430,24 @@ class OpenAIChatEvaluator:
             else:
                 wrong = not abs(y - expected) <= self.atol + self.rtol * abs(expected)
                 rec = {"status": "ok", "fail": float(wrong), "reply": text, "extracted": y}
-            rec.update(model=self.model, template=self._template, x=[int(v) for v in x], sample=sample,
-                       expected=expected, attempts=attempt + 1)
+            rec.update(
+                model=self.model,
+                template=self._template,
+                x=[int(v) for v in x],
+                sample=sample,
+                expected=expected,
+                attempts=attempt + 1,
+            )
             self.cache.put(key, rec)
             return rec
-        rec = {"status": "error", "error": last, "model": self.model, "template": self._template,
-               "x": [int(v) for v in x], "sample": sample}
+        rec = {
+            "status": "error",
+            "error": last,
+            "model": self.model,
+            "template": self._template,
+            "x": [int(v) for v in x],
+            "sample": sample,
+        }
         self.cache.put(key, rec)
         return rec
 
@@ -397,7 +471,10 @@ class OpenAIChatEvaluator:
         failed = []
         if jobs:
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                futs = [(i, s, pool.submit(self._job, key, x, s, q, float(answers[i]))) for i, s, key, x, q in jobs]
+                futs = [
+                    (i, s, pool.submit(self._job, key, x, s, q, float(answers[i])))
+                    for i, s, key, x, q in jobs
+                ]
                 for i, s, f in futs:
                     rec = f.result()
                     if rec["status"] == "error":
@@ -413,8 +490,12 @@ class OpenAIChatEvaluator:
 
     def summary(self) -> dict:
         """Counts for reports: requests, cache hits, cached evaluations, errors."""
-        return {"requests": self.requests, "cache_hits": self.hits, "cached": len(self.cache),
-                "errors": dict(self.errors)}
+        return {
+            "requests": self.requests,
+            "cache_hits": self.hits,
+            "cached": len(self.cache),
+            "errors": dict(self.errors),
+        }
 
 
 def _accepts_space(fn) -> bool:

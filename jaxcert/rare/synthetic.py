@@ -143,10 +143,19 @@ def landscape_mu(landscape: Landscape) -> float:
 
 
 def landscape_evaluator(landscape: Landscape):
-    """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate.estimate`."""
+    """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate.estimate`.
+
+    Batches are zero-padded to a power of two so that varying batch sizes (invalid
+    draws removed) reuse a handful of compiled shapes.
+    """
     score = jax.jit(landscape_score)
 
     def evaluate(X):
-        return np.asarray(score(landscape, jnp.asarray(X)))
+        X = np.asarray(X, dtype=np.int64)
+        n = X.shape[0]
+        pad = 1 << max(n - 1, 0).bit_length()  # power-of-two buckets: few compiles
+        Xp = np.zeros((pad, X.shape[1]), np.int64)
+        Xp[:n] = X
+        return np.asarray(score(landscape, jnp.asarray(Xp)))[:n]
 
     return evaluate

@@ -45,287 +45,25 @@ import json
 import math
 import re
 from importlib import resources
-from typing import NamedTuple
 
 import numpy as np
 
 from jaxcert.rare import _safe_expr as se
-from jaxcert.rare.space import ENUMERATION_LIMIT, ProductSpace
+from jaxcert.rare._template_space import TemplateSpace, _Builder, _is_int, _Latent, _order
+from jaxcert.rare.space import ENUMERATION_LIMIT
 
-__all__ = ["TemplateSpace", "load_template", "load_varbench", "load_gsm_alt", "load_all", "combine_estimates"]
+__all__ = [
+    "TemplateSpace",
+    "load_template",
+    "load_varbench",
+    "load_gsm_alt",
+    "load_all",
+    "combine_estimates",
+]
 
 MAX_LEVELS = 1000
 FLOAT_LEVELS = 100
-MAX_ABS = 1e12
 _SOURCES = {"varbench": "varbench_gsm8k.jsonl", "gsm-alt": "gsm_alt_template.jsonl"}
-_MAX_CORNERS = 12
-
-
-class _Latent(NamedTuple):
-    name: str
-    kind: str  # "range" (lo + step*k) | "float" | "choice"
-    lo: float
-    hi: float
-    step: float
-    decimals: int
-    values: tuple  # for "choice"
-    bounds: tuple  # (lo_tree, hi_tree, step) for dependent ranges, else ()
-    original: float | None
-
-
-def _grid(lat: _Latent, levels: int) -> np.ndarray:
-    if lat.kind == "choice":
-        return np.unique(np.asarray(lat.values, dtype=np.float64))
-    if lat.kind == "range":
-        n = int(math.floor((lat.hi - lat.lo) / lat.step + 1e-9)) + 1
-        k = np.unique(np.round(np.linspace(0, n - 1, min(n, levels)))) if n > levels else np.arange(n)
-        g = lat.lo + lat.step * k
-    else:
-        g = np.round(np.linspace(lat.lo, lat.hi, levels), lat.decimals)
-    if lat.original is not None and np.isfinite(lat.original) and lat.lo <= lat.original <= lat.hi:
-        g = np.append(g, lat.original)
-    return np.unique(np.round(g, 9))
-
-
-def _fmt(v: float) -> str:
-    if abs(v - round(v)) < 1e-9:
-        return str(int(round(v)))
-    return f"{v:.6f}".rstrip("0").rstrip(".")
-
-
-def _is_int(v) -> bool:
-    return v is not None and np.isfinite(v) and abs(v - round(v)) < 1e-9
-
-
-class _Builder:
-    """Collects latents, variables and constraints of one template."""
-
-    def __init__(self, where):
-        self.where, self.latents, self.exprs, self.ranges = where, [], {}, {}
-
-    def latent_from_call(self, call: ast.Call, var: str, decimals: int, original, direct: bool) -> ast.Name:
-        fname = se._call_name(call)[7:]
-        args = call.args
-        deps = set().union(*[se.expression_names(a) for a in args]) if args else set()
-        name = var if direct else f"{var}#{len(self.latents)}"
-        if fname == "choice":
-            if len(args) != 1 or not isinstance(args[0], ast.List) or not args[0].elts:
-                raise ValueError(f"{self.where}: random.choice needs a non-empty literal list")
-            vals = tuple(float(se.eval_expression(ast.Expression(e), {})) for e in args[0].elts)
-            lat = _Latent(name, "choice", min(vals), max(vals), 1.0, 6, vals, (), original)
-        else:
-            if fname == "random":
-                args = [ast.Constant(0.0), ast.Constant(1.0)]
-            if len(args) not in (2, 3) or (len(args) == 3 and fname != "randrange"):
-                raise ValueError(f"{self.where}: random.{fname} with {len(args)} arguments is not supported")
-            step = float(se.eval_expression(ast.Expression(args[2]), {})) if len(args) == 3 else 1.0
-            lo, hi = (self.hull(ast.Expression(a)) for a in args[:2])
-            kind = "float" if fname in ("uniform", "random") else "range"
-            if kind == "range":
-                lo, hi = math.ceil(lo[0] - 1e-9), math.floor(hi[1] + 1e-9) - (1 if fname == "randrange" else 0)
-            else:
-                lo, hi = lo[0], hi[1]
-            if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
-                raise ValueError(f"{self.where}: empty or unbounded range for {var}: [{lo}, {hi}]")
-            bounds = (ast.Expression(args[0]), ast.Expression(args[1]), fname, step) if deps else ()
-            lat = _Latent(name, kind, float(lo), float(hi), step, decimals, (), bounds, original)
-        self.latents.append(lat)
-        self.ranges[name] = (lat.lo, lat.hi)
-        return ast.Name(id=name, ctx=ast.Load())
-
-    def hull(self, tree) -> tuple[float, float]:
-        """(min, max) of an expression over the corners of its variables' ranges."""
-        names = sorted(se.expression_names(tree))
-        missing = [n for n in names if n not in self.ranges]
-        if missing:
-            raise ValueError(f"{self.where}: range refers to undefined or cyclic variable(s) {missing}")
-        if len(names) > _MAX_CORNERS:
-            raise ValueError(f"{self.where}: range depends on {len(names)} variables (> {_MAX_CORNERS})")
-        if names:
-            corners = np.array(np.meshgrid(*[self.ranges[n] for n in names], indexing="ij")).reshape(len(names), -1)
-        else:
-            corners = np.zeros((0, 1))
-        v = np.broadcast_to(se.eval_expression(tree, dict(zip(names, corners))), (corners.shape[1],)).ravel()
-        v = v[np.isfinite(v)]
-        if v.size == 0:
-            raise ValueError(f"{self.where}: range bound {ast.unparse(tree)!r} is not finite")
-        return float(v.min()), float(v.max())
-
-    def add_var(self, var: str, src: str, original) -> None:
-        tree = se.parse_expression(src, self.where, allow_random=True)
-        round_dec = {}
-        for n in ast.walk(tree):  # round(random.uniform(a, b), n): grid with n decimals
-            if isinstance(n, ast.Call) and se._call_name(n) == "round" and len(n.args) == 2:
-                if isinstance(n.args[0], ast.Call) and isinstance(n.args[1], ast.Constant):
-                    round_dec[id(n.args[0])] = int(n.args[1].value)
-        builder = self
-
-        class Sub(ast.NodeTransformer):
-            def visit_Call(self, node):
-                name = se._call_name(node) or ""
-                if name.startswith("random."):
-                    node = self.generic_visit(node)
-                    b = tree.body
-                    direct = node is b or (se._call_name(b) == "round" and b.args[0] is node) if isinstance(
-                        b, ast.Call) else node is b
-                    dec = round_dec.get(id(node), 2)
-                    return builder.latent_from_call(node, var, dec, original if direct else None, direct)
-                return self.generic_visit(node)
-
-        tree = ast.fix_missing_locations(Sub().visit(tree))
-        self.exprs[var] = tree
-        self.ranges[var] = self.hull(tree)
-
-
-def _order(deps: dict[str, set], where: str) -> list[str]:
-    out, state = [], {}
-
-    def visit(n):
-        if state.get(n) == 1:
-            raise ValueError(f"{where}: cyclic dependency through variable {n!r}")
-        if state.get(n) == 2:
-            return
-        state[n] = 1
-        for m in sorted(deps.get(n, ())):
-            if m in deps:
-                visit(m)
-        state[n] = 2
-        out.append(n)
-
-    for n in deps:
-        visit(n)
-    return out
-
-
-class TemplateSpace(ProductSpace):
-    """A template's input space: latent grids, validity, renderer and exact answer.
-
-    Coordinates are the latents (``names``); ``values(X)`` maps a batch of index
-    vectors ``(B, d)`` to variable values, ``render(x)`` gives the question text and
-    ``answer(x)`` the exact answer. Build with :func:`load_template`.
-
-    Example:
-      >>> space = load_template("varbench:0")
-      >>> x = space.original_index()
-      >>> space.answer(x)
-      18.0
-    """
-
-    def __init__(self, tid, text, placeholder, latents, exprs, answer_fn, constraints, original,
-                 original_answer, integer_answer, nonneg_answer, max_levels, float_levels, max_inputs):
-        self.id, self.text, self._ph = tid, text, placeholder
-        self._lat, self._exprs, self._answer_fn, self._constraints = latents, exprs, answer_fn, constraints
-        self.original, self.original_answer = dict(original), original_answer
-        self.integer_answer, self.nonneg_answer = integer_answer, nonneg_answer
-        levels = [len(lt.values) if lt.kind == "choice" else (max_levels if lt.kind == "range" else float_levels)
-                  for lt in latents]
-        grids = [_grid(lt, n) for lt, n in zip(latents, levels)]
-        while max_inputs and math.prod(len(g) for g in grids) > max_inputs:
-            j = int(np.argmax([len(g) if lt.kind != "choice" else 0 for g, lt in zip(grids, latents)]))
-            if latents[j].kind == "choice" or len(grids[j]) <= 2:
-                break
-            levels[j] = max(2, int(len(grids[j]) * 0.8))
-            grids[j] = _grid(latents[j], levels[j])
-        self.grids = grids
-        deps = {v: se.expression_names(t) - {v} for v, t in exprs.items()}
-        self._order = [v for v in _order(deps, tid) if v in exprs]
-        super().__init__([len(g) for g in grids], names=[lt.name for lt in latents], condition=self._valid)
-
-    # -- values ------------------------------------------------------------------
-    @property
-    def variables(self) -> tuple[str, ...]:
-        """Template variable names (in dependency order)."""
-        return tuple(self._order)
-
-    def values(self, X) -> dict[str, np.ndarray]:
-        """Latent and variable values of a batch: ``{name: float64 (B,)}``."""
-        X = np.asarray(X, dtype=np.int64)
-        env = {lt.name: g[X[:, j]] for j, (lt, g) in enumerate(zip(self._lat, self.grids))}
-        return self._derive(env)
-
-    def _derive(self, env):
-        env = {k: np.asarray(v, dtype=np.float64) for k, v in env.items()}
-        for v in self._order:
-            t = self._exprs[v].body
-            if not (isinstance(t, ast.Name) and t.id == v):
-                env[v] = np.round(se.eval_expression(self._exprs[v], env), 6)
-        return env
-
-    def answers(self, X) -> np.ndarray:
-        """Exact answers ``float64 (B,)`` (``nan`` where undefined)."""
-        return np.asarray(self._answer_fn(self.values(X)), dtype=np.float64)
-
-    def answer(self, x) -> float:
-        """Exact answer for one input index vector ``x`` ``(d,)``."""
-        return float(self.answers(np.asarray(x).reshape(1, -1))[0])
-
-    def answer_values(self, values: dict) -> float:
-        """Exact answer for a dict of variable values (e.g. :attr:`original`)."""
-        env = {k: np.array([float(v)]) for k, v in values.items()}
-        for v in self._order:  # fill derived variables computable from the given ones
-            if v not in env and se.expression_names(self._exprs[v]) <= set(env):
-                env[v] = np.round(se.eval_expression(self._exprs[v], env), 6)
-        return float(np.asarray(self._answer_fn(env)).reshape(-1)[0])
-
-    def _valid(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.int64)
-        env = self.values(X)
-        ok = np.ones(X.shape[0], dtype=bool)
-        with np.errstate(all="ignore"):
-            for j, lt in enumerate(self._lat):
-                if lt.bounds:
-                    lo_t, hi_t, fname, step = lt.bounds
-                    v, lo, hi = env[lt.name], se.eval_expression(lo_t, env), se.eval_expression(hi_t, env)
-                    if fname == "randint":
-                        lo, hi = np.ceil(se._snap(lo)), np.floor(se._snap(hi))
-                    if fname == "randrange":
-                        ok &= (v >= lo) & (v < hi) & se._eq(se._mod(v - lo, step), 0.0)
-                    else:
-                        ok &= (v >= lo - 1e-9) & (v <= hi + 1e-9)
-            for name, v in env.items():
-                ok &= np.isfinite(v) & (np.abs(v) <= MAX_ABS)
-                o = self.original.get(name)
-                if o is not None and o > 0:
-                    ok &= v > 0
-                elif o is not None and o == 0:
-                    ok &= v >= 0
-            a = np.asarray(self._answer_fn(env), dtype=np.float64)
-            ok &= np.isfinite(a) & (np.abs(a) <= MAX_ABS)
-            if self.integer_answer:
-                ok &= se._eq(a, np.round(a))
-            if self.nonneg_answer:
-                ok &= a >= -1e-9
-            for c in self._constraints:
-                ok &= np.broadcast_to(se.eval_expression(c, env) != 0, ok.shape)
-        return ok
-
-    # -- text --------------------------------------------------------------------
-    def render(self, x) -> str:
-        """Question text for one input index vector ``x`` ``(d,)``."""
-        vals = {k: float(v[0]) for k, v in self.values(np.asarray(x).reshape(1, -1)).items()}
-        return self._ph.sub(lambda m: _fmt(vals[m.group(1)]) if m.group(1) in vals else m.group(0), self.text)
-
-    def original_index(self) -> np.ndarray | None:
-        """Index vector of the original question's values (None if off the grids)."""
-        idx = []
-        for lt, g in zip(self._lat, self.grids):
-            o = lt.original if lt.original is not None else self.original.get(lt.name)
-            hit = np.flatnonzero(np.abs(g - o) < 1e-9) if o is not None else []
-            if len(hit) == 0:
-                return None
-            idx.append(int(hit[0]))
-        return np.asarray(idx, dtype=np.int64)
-
-    def describe(self) -> dict:
-        """JSON-able summary (id, variables, grid ranges, sizes)."""
-        return {
-            "id": self.id,
-            "latents": [{"name": lt.name, "kind": lt.kind, "size": len(g), "min": float(g[0]), "max": float(g[-1]),
-                         "dependent": bool(lt.bounds)} for lt, g in zip(self._lat, self.grids)],
-            "size": self.size,
-            "original_answer": self.original_answer,
-        }
-
 
 # -- loaders ----------------------------------------------------------------------
 _CACHE: dict = {}
@@ -335,7 +73,11 @@ def _records(source: str, path=None) -> list[dict]:
     key = (source, str(path))
     if key not in _CACHE:
         if path is None:
-            text = resources.files("jaxcert.rare").joinpath("data", _SOURCES[source]).read_text("utf-8")
+            text = (
+                resources.files("jaxcert.rare")
+                .joinpath("data", _SOURCES[source])
+                .read_text("utf-8")
+            )
         else:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -357,8 +99,21 @@ def _num(v):
         return None
 
 
-def _finish(tid, text, ph, b, answer_fn, constraints, original, original_answer, integer_answer, nonneg_answer,
-            max_levels, float_levels, max_inputs):
+def _finish(
+    tid,
+    text,
+    ph,
+    b,
+    answer_fn,
+    constraints,
+    original,
+    original_answer,
+    integer_answer,
+    nonneg_answer,
+    max_levels,
+    float_levels,
+    max_inputs,
+):
     if not b.latents:
         raise ValueError(f"template {tid}: no random variable (nothing to vary)")
     if integer_answer is None:
@@ -368,13 +123,34 @@ def _finish(tid, text, ph, b, answer_fn, constraints, original, original_answer,
     for name, arg in (("max_levels", max_levels), ("float_levels", float_levels)):
         if not isinstance(arg, int) or arg < 2:
             raise ValueError(f"{name} must be an int >= 2; got {arg!r}")
-    return TemplateSpace(tid, text, ph, b.latents, b.exprs, answer_fn, constraints, original, original_answer,
-                         bool(integer_answer), bool(nonneg_answer), max_levels, float_levels, max_inputs)
+    return TemplateSpace(
+        tid,
+        text,
+        ph,
+        b.latents,
+        b.exprs,
+        answer_fn,
+        constraints,
+        original,
+        original_answer,
+        bool(integer_answer),
+        bool(nonneg_answer),
+        max_levels,
+        float_levels,
+        max_inputs,
+    )
 
 
-def load_varbench(index: int, *, path=None, max_levels: int = MAX_LEVELS, float_levels: int = FLOAT_LEVELS,
-                  max_inputs: int | None = ENUMERATION_LIMIT, integer_answer: bool | None = None,
-                  nonneg_answer: bool | None = None) -> TemplateSpace:
+def load_varbench(
+    index: int,
+    *,
+    path=None,
+    max_levels: int = MAX_LEVELS,
+    float_levels: int = FLOAT_LEVELS,
+    max_inputs: int | None = ENUMERATION_LIMIT,
+    integer_answer: bool | None = None,
+    nonneg_answer: bool | None = None,
+) -> TemplateSpace:
     """Loads VarBench GSM8K problem ``index`` (0..1318) as a :class:`TemplateSpace`.
 
     Args:
@@ -411,23 +187,43 @@ def load_varbench(index: int, *, path=None, max_levels: int = MAX_LEVELS, float_
     for k in sorted(keep - set(ranges)):
         b.exprs[k] = ast.Expression(ast.Constant(original[k]))
         b.ranges[k] = (original[k], original[k])
-    for k in _order({k: deps[k] for k in keep if k in ranges}, where):
+    for k in _order({k: deps[k] for k in ranges if k in keep}, where):
         b.add_var(k, ranges[k], original.get(k))
 
     def answer_fn(env, fn=fn):
         return se.call_function(fn, {a: env[a] for a in fn.args if a in env})
 
-    return _finish(tid, r["question_delex"], ph, b, answer_fn, [], {k: original[k] for k in keep if k in original},
-                   _num(r.get("answer_num")), integer_answer, nonneg_answer, max_levels, float_levels, max_inputs)
+    return _finish(
+        tid,
+        r["question_delex"],
+        ph,
+        b,
+        answer_fn,
+        [],
+        {k: original[k] for k in keep if k in original},
+        _num(r.get("answer_num")),
+        integer_answer,
+        nonneg_answer,
+        max_levels,
+        float_levels,
+        max_inputs,
+    )
 
 
 _NUM = r"(\d[\d,]*(?:\.\d+)?|\.\d+)"
 
 
-_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "hundred": "100", "dozen": "12"})
+_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+_WORDS.update(
+    {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "hundred": "100", "dozen": "12"}
+)
 _TOK = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+|\w+|[^\w\s]")
 
 
@@ -446,18 +242,26 @@ def _align(abstract: str, question: str, names, where: str) -> tuple[dict, dict]
         if op == "equal":
             continue
         vs = [t for t in a[i1:i2] if t in names]
-        ns = [_WORDS.get(t.lower(), t) for t in q[j1:j2] if re.fullmatch(_NUM, t) or t.lower() in _WORDS]
+        ns = [
+            _WORDS.get(t.lower(), t)
+            for t in q[j1:j2]
+            if re.fullmatch(_NUM, t) or t.lower() in _WORDS
+        ]
         if len(vs) != len(ns):
             continue
-        for name, val in zip(vs, ns):
+        for name, val in zip(vs, ns, strict=True):
             v = _num(val)
             if name in out and out[name] != v:
-                raise ValueError(f"{where}: variable {name!r} matches two different numbers ({out[name]}, {v})")
+                raise ValueError(
+                    f"{where}: variable {name!r} matches two different numbers ({out[name]}, {v})"
+                )
             out[name], raw[name] = v, val.replace(",", "")
     missing = sorted(set(names) - set(out))
     if missing:
-        raise ValueError(f"{where}: cannot recover the original value of {missing} by aligning question with "
-                         "abstracted_question")
+        raise ValueError(
+            f"{where}: cannot recover the original value of {missing} by aligning question with "
+            "abstracted_question"
+        )
     return out, raw
 
 
@@ -471,9 +275,17 @@ def _default_latent(name: str, v0: float, text: str) -> _Latent:
     return _Latent(name, "range", lo, round(max(2.0 * v0, lo + step), dec), step, dec, (), (), v0)
 
 
-def load_gsm_alt(index: int, *, path=None, domains: dict | None = None, max_levels: int = MAX_LEVELS,
-                 float_levels: int = FLOAT_LEVELS, max_inputs: int | None = ENUMERATION_LIMIT,
-                 integer_answer: bool | None = True, nonneg_answer: bool | None = None) -> TemplateSpace:
+def load_gsm_alt(
+    index: int,
+    *,
+    path=None,
+    domains: dict | None = None,
+    max_levels: int = MAX_LEVELS,
+    float_levels: int = FLOAT_LEVELS,
+    max_inputs: int | None = ENUMERATION_LIMIT,
+    integer_answer: bool | None = True,
+    nonneg_answer: bool | None = None,
+) -> TemplateSpace:
     """Loads GSM-ALT template ``index`` (0..249) as a :class:`TemplateSpace`.
 
     Args:
@@ -489,11 +301,17 @@ def load_gsm_alt(index: int, *, path=None, domains: dict | None = None, max_leve
     tid = f"gsm-alt:{index}"
     where = f"template {tid}"
     ans = se.parse_expression(str(r["abstracted_final_answer"]), where)
-    cons_src = [c for c in str(r.get("constraints") or "").split("###") if c.strip() and c.strip() != "None"]
+    cons_src = [
+        c for c in str(r.get("constraints") or "").split("###") if c.strip() and c.strip() != "None"
+    ]
     cons = [se.parse_expression(c, where) for c in cons_src]
     names = sorted(set().union(se.expression_names(ans), *[se.expression_names(c) for c in cons]))
     aq = re.sub(r"\s+", " ", r["abstracted_question"]).strip()
-    token = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(names, key=len, reverse=True)) + r")(?![A-Za-z0-9_])")
+    token = re.compile(
+        r"(?<![A-Za-z0-9_])("
+        + "|".join(sorted(names, key=len, reverse=True))
+        + r")(?![A-Za-z0-9_])"
+    )
     absent = sorted(set(names) - set(token.findall(aq)))
     if absent:
         raise ValueError(f"{where}: variable(s) {absent} do not appear in the abstracted question")
@@ -516,22 +334,39 @@ def load_gsm_alt(index: int, *, path=None, domains: dict | None = None, max_leve
         elif isinstance(d, (list, np.ndarray)) and len(d):
             lat = _Latent(n, "choice", min(d), max(d), 1.0, 6, tuple(float(x) for x in d), (), v0)
         else:
-            raise ValueError(f"domains[{n!r}] must be a (lo, hi) tuple or a non-empty list; got {d!r}")
+            raise ValueError(
+                f"domains[{n!r}] must be a (lo, hi) tuple or a non-empty list; got {d!r}"
+            )
         b.latents.append(lat)
         b.exprs[n] = ast.Expression(ast.Name(id=n, ctx=ast.Load()))
 
     def answer_fn(env, t=ans):
         return se.eval_expression(t, env)
 
-    return _finish(tid, aq, token, b, answer_fn, cons, original, _num(r.get("final_answer")), integer_answer,
-                   nonneg_answer, max_levels, float_levels, max_inputs)
+    return _finish(
+        tid,
+        aq,
+        token,
+        b,
+        answer_fn,
+        cons,
+        original,
+        _num(r.get("final_answer")),
+        integer_answer,
+        nonneg_answer,
+        max_levels,
+        float_levels,
+        max_inputs,
+    )
 
 
 def load_template(spec: str, **kwargs) -> TemplateSpace:
     """Loads ``"varbench:<index>"`` or ``"gsm-alt:<index>"`` (keyword args passed on)."""
     src, _, idx = str(spec).partition(":")
     if src not in _SOURCES or not idx.strip().isdigit():
-        raise ValueError(f"template spec must be 'varbench:<index>' or 'gsm-alt:<index>'; got {spec!r}")
+        raise ValueError(
+            f"template spec must be 'varbench:<index>' or 'gsm-alt:<index>'; got {spec!r}"
+        )
     loader = load_varbench if src == "varbench" else load_gsm_alt
     return loader(int(idx), **kwargs)
 
@@ -573,11 +408,21 @@ def combine_estimates(results, weights=None, alphas=None) -> dict:
     if not results:
         raise ValueError("results must be a non-empty sequence of per-template results")
     get = lambda r, k: float(r[k] if isinstance(r, dict) else getattr(r, k))  # noqa: E731
-    w = np.full(len(results), 1.0 / len(results)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = (
+        np.full(len(results), 1.0 / len(results))
+        if weights is None
+        else np.asarray(weights, dtype=np.float64)
+    )
     if w.shape != (len(results),) or np.any(w < 0) or not w.sum() > 0:
-        raise ValueError(f"weights must be {len(results)} non-negative numbers with a positive sum; got {weights!r}")
+        raise ValueError(
+            f"weights must be {len(results)} non-negative numbers with a positive sum; "
+            f"got {weights!r}"
+        )
     w = w / w.sum()
-    out = {k: float(sum(wi * get(r, k) for wi, r in zip(w, results))) for k in ("estimate", "lower", "upper")}
+    out = {
+        k: float(sum(wi * get(r, k) for wi, r in zip(w, results, strict=True)))
+        for k in ("estimate", "lower", "upper")
+    }
     out["weights"] = w.tolist()
     out["alpha_total"] = None if alphas is None else float(np.sum(alphas))
     return out

@@ -61,19 +61,17 @@ def default_n_grid(n_max: int, n_min: int = 5, num: int = 40) -> np.ndarray:
 
 def human_exact_power(eps, alpha, theta, n_grid) -> np.ndarray:
     """Exact ``P(U_CP(K, n) <= eps)``, ``K ~ Bin(n, theta)``, for each ``n`` (one-sided CP)."""
-    out = []
-    for n in np.asarray(n_grid, dtype=np.int64):
-        k = np.arange(n + 1)
-        upper = np.asarray(clopper_pearson(k, n, alpha, side="upper").upper)
-        ok = np.nonzero(upper <= eps)[0]
-        if ok.size == 0:
-            out.append(0.0)
-            continue
-        kstar = float(ok.max())
-        # P(K <= k*) = I_{1 - theta}(n - k*, k* + 1) (regularised incomplete beta)
-        cdf = 1.0 if kstar >= n else float(betainc(n - kstar, kstar + 1.0, 1.0 - theta))
-        out.append(cdf)
-    return np.array(out)
+    ns = np.asarray(n_grid, dtype=np.int64)
+    k = np.arange(int(ns.max()) + 1)[None, :]
+    valid = k <= ns[:, None]
+    kk = np.where(valid, k, 0)  # one padded (K, n_max + 1) batch: a single compilation
+    upper = np.asarray(clopper_pearson(kk, np.broadcast_to(ns[:, None], kk.shape), alpha,
+                                       side="upper").upper)
+    ok = valid & (upper <= eps)
+    kstar = np.where(ok.any(1), np.max(np.where(ok, k, -1), axis=1), -1).astype(float)
+    # P(K <= k*) = I_{1 - theta}(n - k*, k* + 1) (regularised incomplete beta)
+    cdf = np.asarray(betainc(np.maximum(ns - kstar, 1e-300), kstar + 1.0, 1.0 - theta))
+    return np.where(kstar < 0, 0.0, np.where(kstar >= ns, 1.0, cdf))
 
 
 def _check(eps, alpha, tpr, fpr, N, theta_guess, power, box_width, replicates):

@@ -41,6 +41,33 @@ def _cp_table():
 
 CP_TABLE = _cp_table()
 
+# Every call below is padded to one length, so each jitted kernel compiles once per
+# side for the whole file (compiles dominate the run time on a shared CPU).
+PAD = 320
+
+
+def _pad(arrays, fills):
+    arrs = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in arrays])
+    m = arrs[0].size
+    assert m <= PAD
+    pairs = zip(arrs, fills, strict=True)
+    return m, [np.concatenate([a.ravel(), np.full(PAD - m, f)]) for a, f in pairs]
+
+
+def cp(k, n, alpha=0.05, side="two-sided", fn=clopper_pearson):
+    m, (k, n, alpha) = _pad((k, n, alpha), (0.0, 1.0, 0.05))
+    iv = fn(k, n, alpha, side)
+    return type(iv)(*(np.asarray(f)[:m] for f in iv))
+
+
+def wl(k, n, alpha=0.05, side="two-sided"):
+    return cp(k, n, alpha, side, fn=wilson)
+
+
+def binv(a, b, p):
+    m, (a, b, p) = _pad((a, b, p), (1.0, 1.0, 0.5))
+    return np.asarray(betaincinv(a, b, p))[:m]
+
 
 def test_betaincinv_matches_scipy_moderate():
     a, b, p = np.meshgrid(
@@ -50,7 +77,7 @@ def test_betaincinv_matches_scipy_moderate():
         indexing="ij",
     )
     a, b, p = a.ravel(), b.ravel(), p.ravel()
-    x = np.asarray(betaincinv(a, b, p))
+    x = binv(a, b, p)
     with np.errstate(all="ignore"):
         ref = sc.betaincinv(a, b, p)
     # scipy returns NaN for a few far-tail cases and floors underflow at 2.2e-308;
@@ -78,7 +105,7 @@ def test_betaincinv_large_and_tiny_shapes():
         indexing="ij",
     )
     a, b, p = a.ravel(), b.ravel(), p.ravel()
-    x = np.asarray(betaincinv(a, b, p))
+    x = binv(a, b, p)
     ref = sc.betaincinv(a, b, p)
     rtol = np.where(a < 1, RTOL_Q_LARGE, 5e-7)
     ok = ref > 1e-300  # scipy floors underflow at 2.2e-308
@@ -88,14 +115,11 @@ def test_betaincinv_large_and_tiny_shapes():
 
 
 def test_betaincinv_ends_and_symmetry():
-    x = np.asarray(betaincinv(np.array([2.0, 2.0, 3.0]), np.array([5.0, 5.0, 3.0]),
-                              np.array([0.0, 1.0, 0.5])))
+    x = binv([2.0, 2.0, 3.0, 4.0, 9.0], [5.0, 5.0, 3.0, 9.0, 4.0], [0.0, 1.0, 0.5, 0.2, 0.8])
     assert x[0] == 0.0 and x[1] == 1.0
     assert abs(x[2] - 0.5) < 1e-14
     # I_x(a, b) = 1 - I_{1-x}(b, a).
-    lhs = betaincinv(4.0, 9.0, 0.2)
-    rhs = 1 - betaincinv(9.0, 4.0, 0.8)
-    assert abs(float(lhs - rhs)) < 1e-14
+    assert abs(x[3] - (1 - x[4])) < 1e-14
 
 
 @pytest.mark.parametrize(
@@ -111,7 +135,7 @@ def test_betaincinv_bad_input(args, match):
 @pytest.mark.parametrize("side", ["two-sided", "upper", "lower"])
 def test_clopper_pearson_matches_scipy(side):
     k, n, alpha = CP_TABLE.T
-    iv = clopper_pearson(k, n, alpha, side)
+    iv = cp(k, n, alpha, side)
     lo, hi = [], []
     for kk, nn, aa in CP_TABLE:
         ci = binomtest(int(kk), int(nn), alternative=SCIPY_ALT[side]).proportion_ci(
@@ -128,18 +152,19 @@ def test_clopper_pearson_matches_scipy(side):
 def test_scipy_one_sided_naming():
     # scipy "less" = H1: p < p0, the interval [0, U]: our side="upper".
     ci = binomtest(3, 40, alternative="less").proportion_ci(0.95, method="exact")
-    iv = clopper_pearson(3, 40, 0.05, side="upper")
-    assert ci.low == 0.0 and float(iv.lower) == 0.0
-    assert abs(float(iv.upper) - ci.high) < ATOL_CI
+    _, lo, hi, _ = (f[0] for f in cp(3, 40, 0.05, side="upper"))
+    assert ci.low == 0.0 and lo == 0.0
+    assert abs(hi - ci.high) < ATOL_CI
+    # scipy "greater" = H1: p > p0, the interval [L, 1]: our side="lower".
     ci = binomtest(3, 40, alternative="greater").proportion_ci(0.95, method="exact")
-    iv = clopper_pearson(3, 40, 0.05, side="lower")
-    assert ci.high == 1.0 and float(iv.upper) == 1.0
-    assert abs(float(iv.lower) - ci.low) < ATOL_CI
+    _, lo, hi, _ = (f[0] for f in cp(3, 40, 0.05, side="lower"))
+    assert ci.high == 1.0 and hi == 1.0
+    assert abs(lo - ci.low) < ATOL_CI
 
 
 def test_clopper_pearson_matches_statsmodels_two_sided():
     k, n, alpha = CP_TABLE.T
-    iv = clopper_pearson(k, n, alpha)
+    iv = cp(k, n, alpha)
     lo, hi = proportion_confint(k, n, alpha=alpha, method="beta")
     np.testing.assert_allclose(np.asarray(iv.lower), lo, rtol=0, atol=ATOL_CI)
     np.testing.assert_allclose(np.asarray(iv.upper), hi, rtol=0, atol=ATOL_CI)
@@ -148,12 +173,12 @@ def test_clopper_pearson_matches_statsmodels_two_sided():
 def test_zero_failures_upper_is_closed_form():
     n = np.array([1.0, 2.0, 30.0, 2995.0, 1e6, 1e7])
     for alpha in (0.05, 0.01):
-        iv = clopper_pearson(np.zeros_like(n), n, alpha, side="upper")
+        iv = cp(np.zeros_like(n), n, alpha, side="upper")
         # 1 - alpha^(1/n), written without cancellation.
         np.testing.assert_allclose(np.asarray(iv.upper), -np.expm1(np.log(alpha) / n), rtol=1e-13)
         assert np.all(np.asarray(iv.lower) == 0.0)
     # k = n, side="lower": L = alpha^(1/n).
-    iv = clopper_pearson(n, n, 0.05, side="lower")
+    iv = cp(n, n, 0.05, side="lower")
     np.testing.assert_allclose(np.asarray(iv.lower), 0.05 ** (1 / n), rtol=1e-13)
 
 
@@ -162,7 +187,7 @@ def test_clopper_pearson_exact_coverage_by_enumeration():
     n, alpha = 40, 0.1
     k = np.arange(n + 1.0)
     for side in ("two-sided", "upper", "lower"):
-        iv = clopper_pearson(k, np.full_like(k, n), alpha, side)
+        iv = cp(k, np.full_like(k, n), alpha, side)
         lo, hi = np.asarray(iv.lower), np.asarray(iv.upper)
         for p in np.linspace(0.001, 0.999, 97):
             cov = binom.pmf(k, n, p)[(lo <= p) & (p <= hi)].sum()
@@ -171,7 +196,7 @@ def test_clopper_pearson_exact_coverage_by_enumeration():
 
 def test_wilson_matches_statsmodels_and_closed_form():
     k, n, alpha = CP_TABLE.T
-    iv = wilson(k, n, alpha)
+    iv = wl(k, n, alpha)
     lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
     np.testing.assert_allclose(np.asarray(iv.lower), np.clip(lo, 0, 1), rtol=0, atol=ATOL_CI)
     np.testing.assert_allclose(np.asarray(iv.upper), np.clip(hi, 0, 1), rtol=0, atol=ATOL_CI)
@@ -179,11 +204,11 @@ def test_wilson_matches_statsmodels_and_closed_form():
     z = norm.ppf(1 - alpha)
     c = (k + z**2 / 2) / (n + z**2)
     h = z / (n + z**2) * np.sqrt(k * (n - k) / n + z**2 / 4)
-    up = wilson(k, n, alpha, side="upper")
+    up = wl(k, n, alpha, side="upper")
     np.testing.assert_allclose(np.asarray(up.upper), np.where(k == n, 1, np.clip(c + h, 0, 1)),
                                rtol=0, atol=ATOL_CI)
     assert np.all(np.asarray(up.lower) == 0)
-    dn = wilson(k, n, alpha, side="lower")
+    dn = wl(k, n, alpha, side="lower")
     np.testing.assert_allclose(np.asarray(dn.lower), np.where(k == 0, 0, np.clip(c - h, 0, 1)),
                                rtol=0, atol=ATOL_CI)
     assert np.all(np.asarray(dn.upper) == 1)
@@ -221,24 +246,22 @@ def test_vmap_equals_loop_and_jit_equals_eager():
     batched = jax.vmap(lambda kk, nn, aa: clopper_pearson(kk, nn, aa, "upper"))(k, n, a)
     jitted = jax.jit(lambda kk, nn, aa: wilson(kk, nn, aa, "lower"))(k, n, a)
     for i in range(4):
-        one = clopper_pearson(float(k[i]), float(n[i]), float(a[i]), "upper")
+        one = cp(float(k[i]), float(n[i]), float(a[i]), "upper")
+        w = wl(float(k[i]), float(n[i]), float(a[i]), "lower")
         for f in range(4):
-            assert float(batched[f][i]) == pytest.approx(float(one[f]), abs=1e-15)
-        w = wilson(float(k[i]), float(n[i]), float(a[i]), "lower")
-        for f in range(4):
-            assert float(jitted[f][i]) == pytest.approx(float(w[f]), abs=1e-15)
+            assert float(batched[f][i]) == pytest.approx(float(one[f][0]), abs=1e-15)
+            assert float(jitted[f][i]) == pytest.approx(float(w[f][0]), abs=1e-15)
 
 
 def test_new_alpha_does_not_recompile():
-    k, n = np.array([2.0, 5.0]), np.array([20.0, 30.0])
-    clopper_pearson(k, n, 0.05, "upper")
+    cp([2.0, 5.0], [20.0, 30.0], 0.05, "upper")
     size = _binomial._cp._cache_size()
     for alpha in (0.1, 0.01, 0.3):
-        clopper_pearson(k, n, alpha, "upper")
+        cp([2.0, 5.0], [20.0, 30.0], alpha, "upper")
     assert _binomial._cp._cache_size() == size
-    wilson(k, n, 0.05)
+    wl([2.0, 5.0], [20.0, 30.0], 0.05)
     size = _binomial._wilson._cache_size()
-    wilson(k, n, 0.2)
+    wl([2.0, 5.0], [20.0, 30.0], 0.2)
     assert _binomial._wilson._cache_size() == size
 
 

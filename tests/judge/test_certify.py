@@ -248,3 +248,21 @@ def test_xstest_hidden_label_coverage(model):
     assert covered / reps >= 0.95 - 3 * se
     # the judge-only items must buy precision over the 50 human labels alone
     assert np.mean(widths) < np.mean(classical_widths)
+
+
+def test_public_names():
+    import jaxcert.judge.certify as mod
+
+    assert sorted(mod.__all__) == ["CertifyResult", "CertifyTable", "INTERVALS", "METHODS",
+                                   "certify"]
+    assert set(ALL_ORDER) == set(mod.METHODS)
+
+
+def test_unconverged_fit_is_reported(monkeypatch):
+    import jaxcert.judge.certify as mod
+
+    real = mod.mle
+    monkeypatch.setattr(mod, "mle", lambda *a, **k: real(*a, **k)._replace(status=np.int32(1)))
+    r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX)
+    assert r.status == "max-steps"
+    assert any(w.startswith("status max-steps") for w in r.diagnostics["warnings"])

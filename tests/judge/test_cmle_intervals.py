@@ -91,7 +91,8 @@ def test_no_box_no_judge_data_is_the_binomial_lr_interval():
     crit = stats.chi2.ppf(0.95, 1)
     ll = lambda t: stats.binom.logpmf(k, n, t)  # noqa: E731
     g = lambda t: 2 * (ll(k / n) - ll(t)) - crit  # noqa: E731
-    lo, hi = optimize.brentq(g, 1e-9, k / n, xtol=1e-15), optimize.brentq(g, k / n, 1 - 1e-9, xtol=1e-15)
+    lo = optimize.brentq(g, 1e-9, k / n, xtol=1e-15)
+    hi = optimize.brentq(g, k / n, 1 - 1e-9, xtol=1e-15)
     np.testing.assert_allclose([ci.lower, ci.upper], [lo, hi], rtol=1e-9)
 
 

@@ -52,22 +52,48 @@ def test_loglik_broadcasts_and_neg_inf():
     assert float(loglik(0.1, 1.0, 0.05, Counts.create(3, 1, 2, 44))) == -np.inf
 
 
-def test_gradient_and_hessian_vs_finite_differences():
-    c = Counts.create(3, 1, 2, 44, 60, 940)
-    cv = jnp.array([3.0, 1, 2, 44, 60, 940])
-    x = np.array([0.08, 0.7, 0.04])
-    f, g, h = _nll_derivs(cv, jnp.asarray(x), 1.0)
+def _fd_grad_hess(cv, x, eps=1e-6):
+    c = Counts.create(*cv)
     nll = lambda z: -float(loglik(z[0], z[1], z[2], c))  # noqa: E731
-    eps = 1e-6
+    grad = lambda z: np.asarray(_nll_derivs(jnp.asarray(cv), jnp.asarray(z), 1.0)[1])  # noqa: E731
     fd_g = np.array([(nll(x + eps * e) - nll(x - eps * e)) / (2 * eps) for e in np.eye(3)])
-    np.testing.assert_allclose(g, fd_g, rtol=FD_RTOL)
-    grad = lambda z: np.asarray(_nll_derivs(cv, jnp.asarray(z), 1.0)[1])  # noqa: E731
     fd_h = np.stack([(grad(x + eps * e) - grad(x - eps * e)) / (2 * eps) for e in np.eye(3)])
-    np.testing.assert_allclose(h, fd_h, rtol=FD_RTOL, atol=1e-6)
-    # autodiff of the public loglik agrees too
-    ad = jax.grad(lambda z: -loglik(z[0], z[1], z[2], c))(jnp.asarray(x))
+    return nll(x), fd_g, fd_h
+
+
+def test_gradient_and_curvature_vs_finite_differences():
+    cv = np.array([3.0, 1, 2, 44, 60, 940])
+    x = np.array([0.08, 0.7, 0.04])
+    f, g, m = _nll_derivs(jnp.asarray(cv), jnp.asarray(x), 1.0)
+    fnll, fd_g, fd_h = _fd_grad_hess(cv, x)
+    np.testing.assert_allclose(g, fd_g, rtol=FD_RTOL)
+    np.testing.assert_allclose(f, fnll, rtol=1e-14)
+    ad = jax.grad(lambda z: -loglik(z[0], z[1], z[2], Counts.create(*cv)))(jnp.asarray(x))
     np.testing.assert_allclose(g, ad, rtol=1e-12)
-    np.testing.assert_allclose(f, nll(x), rtol=1e-14)
+    # curvature = Hessian minus the (theta,s) / (theta,r) terms dg/da, -dg/db
+    n11, n10, n01, n00, m1, m0 = cv
+    t, s, r = x
+    q = t * s + (1 - t) * r
+    w = m1 / q - m0 / (1 - q)
+    ga = n11 / (t * s) - n10 / (t * (1 - s)) + w
+    gb = n01 / ((1 - t) * r) - n00 / ((1 - t) * (1 - r)) + w
+    corr = np.array([[0, ga, -gb], [ga, 0, 0], [-gb, 0, 0]])
+    np.testing.assert_allclose(m, fd_h + corr, rtol=FD_RTOL, atol=1e-5)
+    assert np.all(np.linalg.eigvalsh(np.asarray(m)) >= -1e-10 * np.abs(np.asarray(m)).max())
+
+
+def test_curvature_is_hessian_at_umle_and_psd_everywhere():
+    cv = np.array([3.0, 1, 2, 44, 60, 940])
+    x = np.array([float(v) for v in umle(Counts.create(*cv))])
+    _, g, m = _nll_derivs(jnp.asarray(cv), jnp.asarray(x), 1.0)
+    np.testing.assert_allclose(g, 0.0, atol=1e-9)
+    np.testing.assert_allclose(m, _fd_grad_hess(cv, x)[2], rtol=FD_RTOL, atol=1e-5)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        z = rng.uniform(0.01, 0.99, 3)
+        cz = rng.integers(0, 50, 6).astype(float)
+        mz = np.asarray(_nll_derivs(jnp.asarray(cz), jnp.asarray(z), 1.0)[2])
+        assert np.linalg.eigvalsh(mz).min() >= -1e-10 * np.abs(mz).max()
 
 
 def test_fisher_information_equals_expected_negative_hessian_by_enumeration():
@@ -96,7 +122,10 @@ def test_fisher_information_batched_shape_and_no_judge_data():
     np.testing.assert_allclose(info[0], np.diag([50 / 0.09, 50 * 0.1 / 0.09, 50 * 0.9 / 0.0475]))
 
 
-@pytest.mark.parametrize("c", [(3, 1, 2, 44, 60, 940), (10, 4, 5, 81, 300, 9700), (7, 2, 9, 182, 40, 960)])
+UMLE_CASES = [(3, 1, 2, 44, 60, 940), (10, 4, 5, 81, 300, 9700), (7, 2, 9, 182, 40, 960)]
+
+
+@pytest.mark.parametrize("c", UMLE_CASES)
 def test_umle_is_the_unconstrained_maximiser(c):
     theta, s, r = (float(v) for v in umle(Counts.create(*c)))
     n11, n10, n01, n00, m1, m0 = c
