@@ -26,8 +26,24 @@ from jaxcert.rare.space import ProductSpace, ValidFraction
 from jaxcert.rare.synthetic import Landscape, landscape_evaluator, landscape_mu, landscape_score, planted_landscape
 
 # --- templates / evaluators (owned by the templates engineer) -------------------------
-# Add `from jaxcert.rare.templates import ...` and `from jaxcert.rare.evaluators import ...`
-# here and extend __all__ below with their public names.
+from jaxcert.rare.evaluators import (  # noqa: E402
+    DEFAULT_SYSTEM_PROMPT,
+    EvaluationError,
+    OpenAIChatEvaluator,
+    cached_evaluator,
+    extract_answer,
+    planted_corner_evaluator,
+    planted_evaluator,
+    python_evaluator,
+)
+from jaxcert.rare.templates import (  # noqa: E402
+    TemplateSpace,
+    combine_estimates,
+    load_all,
+    load_gsm_alt,
+    load_template,
+    load_varbench,
+)
 # ---------------------------------------------------------------------------------------
 
 __all__ = [
@@ -68,4 +84,19 @@ __all__ = [
     "landscape_score",
     "landscape_mu",
     "landscape_evaluator",
+    # templates and evaluators
+    "TemplateSpace",
+    "load_template",
+    "load_varbench",
+    "load_gsm_alt",
+    "load_all",
+    "combine_estimates",
+    "OpenAIChatEvaluator",
+    "python_evaluator",
+    "cached_evaluator",
+    "planted_evaluator",
+    "planted_corner_evaluator",
+    "extract_answer",
+    "EvaluationError",
+    "DEFAULT_SYSTEM_PROMPT",
 ]
