@@ -271,7 +271,7 @@ def estimate(
         if callback is not None:
             callback(t, rec)
 
-    n_est = budget - inferences
+    n_est = budget - stages * batch_size  # fixed shape; invalid draws are free, so inferences <= budget
     mixture = _prop.defensive_mixture(state.proposal, defensive)
     X = np.asarray(_mixture_sample(key_est, mixture, num=n_est))
     F, valid = _evaluate_batch(space, evaluate, X, max(batch_size, 1024))

@@ -251,7 +251,9 @@ def test_xstest_hidden_label_coverage(model):
 
 
 def test_public_names():
-    import jaxcert.judge.certify as mod
+    import importlib
+
+    mod = importlib.import_module("jaxcert.judge.certify")  # the package re-exports the function
 
     assert sorted(mod.__all__) == ["CertifyResult", "CertifyTable", "INTERVALS", "METHODS",
                                    "certify"]
@@ -259,7 +261,9 @@ def test_public_names():
 
 
 def test_unconverged_fit_is_reported(monkeypatch):
-    import jaxcert.judge.certify as mod
+    import importlib
+
+    mod = importlib.import_module("jaxcert.judge.certify")  # the package re-exports the function
 
     real = mod.mle
     monkeypatch.setattr(mod, "mle", lambda *a, **k: real(*a, **k)._replace(status=np.int32(1)))
