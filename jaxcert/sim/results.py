@@ -40,8 +40,14 @@ def _atomic(path, write):
 
 def write_json(path, obj) -> None:
     """Writes ``obj`` as indented JSON, atomically (process 0 only)."""
-    if is_writer():
-        _atomic(path, lambda p: open(p, "w").write(json.dumps(obj, indent=2, default=_jsonable)))
+    if not is_writer():
+        return
+
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(obj, indent=2, default=_jsonable))
+
+    _atomic(path, write)
 
 
 def _jsonable(x):

@@ -1,0 +1,90 @@
+"""``jaxcert sweep|plot|plan``: end-to-end run with a stand-in estimator, bad input -> exit 2."""
+
+import json
+import os
+
+import jax.numpy as jnp
+import pytest
+
+import jaxcert  # noqa: F401
+from jaxcert._types import Interval
+from jaxcert.cli._main import main
+from jaxcert.sim import register_estimator
+
+
+def _toy(counts, tpr_bounds, fpr_bounds, alpha, side):
+    p = (counts.n11 + counts.n10) / counts.n
+    up = jnp.clip(p + 1.645 * jnp.sqrt(p * (1 - p) / counts.n), 0, 1)
+    return Interval(p, jnp.zeros_like(p), up, jnp.zeros((), jnp.int32))
+
+
+register_estimator("toy", _toy, overwrite=True)
+
+GOOD = """
+[study]
+replicates = 32
+seed = 3
+estimators = ["toy"]
+chunk_size = 64
+[grid]
+accuracy = [0.8, 0.9]
+n = [20]
+theta = [0.1]
+N = [100]
+box = ["exact", "shifted"]
+"""
+
+
+def _read(path):
+    with open(path) as fh:
+        return fh.read()
+
+
+def _write(tmp_path, text, name="c.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_sweep_resume_and_plot(tmp_path, capsys):
+    cfg, out = _write(tmp_path, GOOD), str(tmp_path / "run")
+    assert main(["sweep", cfg, "--out", out, "--no-progress"]) == 0
+    run = json.loads(_read(os.path.join(out, "run.json")))
+    assert run["finished"] and run["config"]["study"]["seed"] == 3
+    assert run["environment"]["x64"] is True and run["environment"]["devices"]
+    first = _read(os.path.join(out, "results.csv"))
+    assert first.count("\n") == 1 + 4  # header + 4 scenarios x 1 estimator
+    assert main(["sweep", cfg, "--out", out, "--no-progress"]) == 0  # resume: nothing to do
+    assert "0 chunks computed" in capsys.readouterr().out
+    assert _read(os.path.join(out, "results.csv")) == first
+    pytest.importorskip("matplotlib")
+    assert main(["plot", out]) == 0
+    assert os.path.exists(os.path.join(out, "figures", "coverage.png"))
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (("n = [20]", "n = [0]"), "n must be >= 1; got 0"),
+    (("theta = [0.1]", "theta = [1.2]"), "theta must be <= 1; got 1.2"),
+    (("box = [\"exact\", \"shifted\"]", "box = [{tpr = [0.9, 0.8], fpr = [0, 0.1]}]"),
+     "lo > hi"),
+    (("seed = 3", "seed = 3\nsede = 4"), "unknown key(s) ['sede']"),
+    (("[grid]", "[grid_]"), "unknown key(s) ['grid_']"),
+    (("replicates = 32", "replicates = 0"), "replicates must be an integer >= 1"),
+    (("N = [100]", "N = [-5]"), "N must be >= 0"),
+    (("[study]", "[study\n"), "not valid TOML"),
+])
+def test_bad_config_exit_2_one_line(tmp_path, capsys, edit, msg):
+    cfg = _write(tmp_path, GOOD.replace(*edit))
+    assert main(["sweep", cfg, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jaxcert: error:") and msg in err
+
+
+def test_missing_config_and_bad_plan(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path)]) == 2
+    assert main(["plan", "--eps", "0.01", "--tpr", "0.9", "--fpr", "0.05", "--N", "1000",
+                 "--theta-guess", "0.02"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "theta_guess (0.02) must be below eps" in err[1]
+    assert main(["plan", "--eps", "0.05", "--tpr", "0.4", "--fpr", "0.5", "--N", "10"]) == 2
+    assert "need tpr > fpr" in capsys.readouterr().err
