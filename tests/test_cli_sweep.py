@@ -18,13 +18,13 @@ def _toy(counts, tpr_bounds, fpr_bounds, alpha, side):
     return Interval(p, jnp.zeros_like(p), up, jnp.zeros((), jnp.int32))
 
 
-register_estimator("toy", _toy, overwrite=True)
+register_estimator("toy_cli", _toy, overwrite=True)
 
 GOOD = """
 [study]
 replicates = 32
 seed = 3
-estimators = ["toy"]
+estimators = ["toy_cli"]
 chunk_size = 64
 [grid]
 accuracy = [0.8, 0.9]

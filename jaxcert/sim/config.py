@@ -78,7 +78,8 @@ def parse_config(raw: dict, *, source: str = "config") -> StudyConfig:
         raise ValueError(f"{source}: give exactly one of [grid] or [[grids]]")
     tables = [raw["grid"]] if "grid" in raw else raw["grids"]
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
-        raise ValueError(f"{source}: [grid] must be a table ([[grids]] a non-empty array of tables)")
+        raise ValueError(
+            f"{source}: [grid] must be a table ([[grids]] a non-empty array of tables)")
     grids = []
     for i, t in enumerate(tables):
         where = f"{source} grid" if "grid" in raw else f"{source} grids[{i}]"

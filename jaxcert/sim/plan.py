@@ -129,6 +129,8 @@ def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, pow
     theta = eps / 2 if theta_guess is None else float(theta_guess)
     _check(eps, alpha, tpr, fpr, N, theta, power, box_width, replicates)
     names = get_estimators(estimators)
+    if n_grid is None and (int(n_max) != n_max or n_max < 5):
+        raise ValueError(f"n_max must be an integer >= 5; got {n_max!r}")
     ns = default_n_grid(int(n_max)) if n_grid is None else np.asarray(n_grid, dtype=np.int64)
     if ns.ndim != 1 or ns.size == 0 or np.any(ns < 1):
         raise ValueError(f"n_grid must be a non-empty list of integers >= 1; got {n_grid!r}")

@@ -84,7 +84,7 @@ def environment() -> dict:
         "process_count": jax.process_count(),
         "x64": bool(jax.config.jax_enable_x64),
         "cpu_count": os.cpu_count(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

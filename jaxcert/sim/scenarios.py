@@ -131,7 +131,8 @@ def _number(text, spec, where, signed=False) -> float:
     except ValueError:
         raise _box_error(spec, where) from None
     if not np.isfinite(v) or (v < 0 and not signed):
-        raise ValueError(f"{where}: box width must be a finite number >= 0 (shift: finite); got {spec!r}")
+        raise ValueError(f"{where}: box width must be a finite number >= 0 "
+                         f"(shift: finite); got {spec!r}")
     return v
 
 

@@ -23,7 +23,7 @@ def toy(counts, tpr_bounds, fpr_bounds, alpha, side):
     return Interval(p, jnp.zeros_like(p), jnp.clip(up, 0, 1), jnp.zeros((), jnp.int32))
 
 
-register_estimator("toy", toy, overwrite=True)
+register_estimator("toy_runner", toy, overwrite=True)
 
 
 def _grid(theta=(0.1, 0.3)):
@@ -35,7 +35,7 @@ def test_vmap_equals_loop():
     p = np.arange(g.size * R)
     params = _sweep.grid_params(g, p // R, p % R)
     key = jax.random.key(3)
-    out = _run.run_problems(key, params, estimators=["toy"], side="upper", chunk_size=CHUNK)
+    out = _run.run_problems(key, params, estimators=["toy_runner"], side="upper", chunk_size=CHUNK)
     for i in range(0, p.size, 7):
         k = jax.random.fold_in(jax.random.fold_in(key, params["data_id"][i]), params["rep"][i])
         c = simulate_one(k, *(params[f][i] for f in ("theta", "tpr", "fpr", "n", "N")))
@@ -45,17 +45,17 @@ def test_vmap_equals_loop():
 
 
 def test_no_recompile_on_new_grid_values():
-    run_sweep(jax.random.key(0), _grid(), replicates=40, estimators=["toy"], chunk_size=CHUNK)
+    kw = dict(replicates=40, estimators=["toy_runner"], chunk_size=CHUNK)
+    run_sweep(jax.random.key(0), _grid(), **kw)
     before = _run.TRACE_COUNT["chunk"]
-    res = run_sweep(jax.random.key(1), _grid((0.02, 0.5)), replicates=40, estimators=["toy"],
-                    chunk_size=CHUNK)
+    res = run_sweep(jax.random.key(1), _grid((0.02, 0.5)), **kw)
     assert _run.TRACE_COUNT["chunk"] == before
     assert res.table["replicates"].tolist() == [40.0] * 4
 
 
 def test_resume_after_kill_is_identical(tmp_path, monkeypatch):
     g, key = _grid(), jax.random.key(5)
-    full = run_sweep(key, g, replicates=50, estimators=["toy"], chunk_size=CHUNK,
+    full = run_sweep(key, g, replicates=50, estimators=["toy_runner"], chunk_size=CHUNK,
                      out_dir=str(tmp_path / "a"))
     calls = []
     real = _sweep._compute_chunk
@@ -68,16 +68,17 @@ def test_resume_after_kill_is_identical(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_sweep, "_compute_chunk", killed)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(key, g, replicates=50, estimators=["toy"], chunk_size=CHUNK,
+        run_sweep(key, g, replicates=50, estimators=["toy_runner"], chunk_size=CHUNK,
                   out_dir=str(tmp_path / "b"))
     counted = []
-    monkeypatch.setattr(_sweep, "_compute_chunk", lambda *a, **k: counted.append(1) or real(*a, **k))
-    res = run_sweep(key, g, replicates=50, estimators=["toy"], chunk_size=CHUNK,
+    monkeypatch.setattr(_sweep, "_compute_chunk",
+                        lambda *a, **k: counted.append(1) or real(*a, **k))
+    res = run_sweep(key, g, replicates=50, estimators=["toy_runner"], chunk_size=CHUNK,
                     out_dir=str(tmp_path / "b"))
     num_chunks = -(-g.size * 50 // CHUNK)
     assert len(counted) == num_chunks - 2 == res.computed_chunks
     np.testing.assert_array_equal(res.sums, full.sums)
     # a different study in the same directory is refused
     with pytest.raises(ValueError, match="holds a different study"):
-        run_sweep(key, g, replicates=51, estimators=["toy"], chunk_size=CHUNK,
+        run_sweep(key, g, replicates=51, estimators=["toy_runner"], chunk_size=CHUNK,
                   out_dir=str(tmp_path / "b"))
