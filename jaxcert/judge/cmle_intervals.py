@@ -59,34 +59,71 @@ def _inner(c, sb, fb, t, x0):
 
 
 def _end(c, sb, fb, x_hat, l_hat, crit, bound):
-    """End of {t : 2 (l_hat - l_p(t)) <= crit} between theta_hat and ``bound``."""
+    """End of {t : 2 (l_hat - l_p(t)) <= crit} between theta_hat and ``bound``.
+
+    ``h(t) = l_p(t) - l_hat + crit / 2`` is concave, ``>= 0`` at theta_hat. Start: the
+    Wald-type guess ``t0 = theta_hat +- sqrt(crit / i_tt)`` (``i_tt``: curvature in
+    theta at the MLE with ``(s, r)`` held, so ``t0`` tends to fall inside). If ``t0``
+    is inside and ``h'(t0)`` points outwards, one Newton step from ``t0`` lands
+    outside (a concave function lies below its tangents); otherwise the bound is the
+    outside point. Then Newton from the outside (monotone for a concave function),
+    safeguarded by bisection of the bracket ``[a, b]`` (``a`` inside, ``b`` outside).
+    """
     target = l_hat - 0.5 * crit
-    h_b, d_b, x_b = _inner(c, sb, fb, bound, x_hat)
+    t_hat = x_hat[0]
+    sgn = jnp.sign(bound - t_hat)
+    _, _, m_hat = _nll_derivs(c, x_hat, 1.0)
+    step0 = jnp.sqrt(crit / m_hat[0, 0])
+    t0 = t_hat + sgn * step0
+    ok0 = jnp.isfinite(t0) & ((t0 - t_hat) * (t0 - bound) < 0)
+    t0 = jnp.where(ok0, t0, 0.5 * (t_hat + bound))
+    h0, d0, x0 = _inner(c, sb, fb, t0, x_hat)
+    h0 = h0 - target
+    in0 = h0 >= 0
+    t1 = t0 - h0 / d0
+    ok1 = in0 & jnp.isfinite(t1) & ((t1 - t0) * (t1 - bound) < 0)
+    t1 = jnp.where(ok1, t1, bound)
+    h1, d1, x1 = _inner(c, sb, fb, t1, x0)
+    h1 = h1 - target
+    # a Newton point that is (numerically) still inside: fall back to the bound
+    miss = ok1 & (h1 >= 0) & (jnp.abs(h1) > _ROOT_TOL)
+    a = jnp.where(in0, jnp.where(miss, t1, t0), t_hat)
+    h_a = jnp.where(in0, jnp.where(miss, h1, h0), 0.5 * crit)
+    h_b, d_b, x_b = _inner(c, sb, fb, bound, x1)
     h_b = h_b - target
+    b = jnp.where(in0, jnp.where(miss, bound, t1), t0)
+    h_b = jnp.where(in0, jnp.where(miss, h_b, h1), h0)
+    d_b = jnp.where(in0, jnp.where(miss, d_b, d1), d0)
+    x_b = jnp.where(in0, jnp.where(miss, x_b, x1), x0)
 
     def cond(carry):
-        i, a, b, h_b, _, _ = carry
-        return (i < _ROOT_STEPS) & (jnp.abs(h_b) > _ROOT_TOL) & (h_b < 0) & (jnp.abs(b - a) > 1e-15)
+        i, a, h_a, b, h_b, _, _ = carry
+        return ((i < _ROOT_STEPS) & (h_b < -_ROOT_TOL) & (h_a > _ROOT_TOL)
+                & (jnp.abs(b - a) > 1e-15))
 
     def step(carry):
-        i, a, b, h_b, d_b, x_b = carry
+        i, a, h_a, b, h_b, d_b, x_b = carry
         t_newton = b - h_b / d_b
         inside = jnp.isfinite(t_newton) & ((t_newton - a) * (t_newton - b) < 0)
         t = jnp.where(inside, t_newton, 0.5 * (a + b))
         h_t, d_t, x_t = _inner(c, sb, fb, t, x_b)
         h_t = h_t - target
         go_in = h_t >= 0
-        a = jnp.where(go_in, t, a)
+        a, h_a = jnp.where(go_in, t, a), jnp.where(go_in, h_t, h_a)
         b, h_b, d_b = (jnp.where(go_in, b, t), jnp.where(go_in, h_b, h_t),
                        jnp.where(go_in, d_b, d_t))
         x_b = jnp.where(go_in, x_b, x_t)
-        return i + 1, a, b, h_b, d_b, x_b
+        return i + 1, a, h_a, b, h_b, d_b, x_b
 
-    _, a, b, h_b, _, _ = jax.lax.while_loop(cond, step, (0, x_hat[0], bound, h_b, d_b, x_b))
-    # bound itself inside the acceptance region: the end is the support bound
-    inside_all = h_b >= 0
-    ok = inside_all | (jnp.abs(h_b) <= _ROOT_TOL) | (jnp.abs(b - a) <= 1e-15)
-    return jnp.where(inside_all, bound, b), ok
+    iters, a, h_a, b, h_b, _, _ = jax.lax.while_loop(cond, step,
+                                                     (0, a, h_a, b, h_b, d_b, x_b))
+    # h(bound) >= 0: the bound itself is in the acceptance region, the end is the bound;
+    # otherwise the end is whichever bracket point is within tolerance of the root.
+    inside_all = h_b > _ROOT_TOL
+    found_a = h_a <= _ROOT_TOL
+    ok = inside_all | found_a | (jnp.abs(h_b) <= _ROOT_TOL) | (jnp.abs(b - a) <= 1e-15)
+    end = jnp.where(inside_all, bound, jnp.where(found_a & (h_b < -_ROOT_TOL), a, b))
+    return end, ok, iters
 
 
 def _profile_one(c, sb, fb, alpha, side):
@@ -96,11 +133,11 @@ def _profile_one(c, sb, fb, alpha, side):
     if side == "lower":
         upper, ok_u = jnp.ones_like(f), True
     else:
-        upper, ok_u = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_hi) ** 2, 1.0)
+        upper, ok_u, _ = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_hi) ** 2, 1.0)
     if side == "upper":
         lower, ok_l = jnp.zeros_like(f), True
     else:
-        lower, ok_l = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_lo) ** 2, 0.0)
+        lower, ok_l, _ = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_lo) ** 2, 0.0)
     ok = ok_u & ok_l
     status = jnp.where((status == Status.CONVERGED) & ~ok, Status.MAX_STEPS, status)
     bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)

@@ -190,7 +190,10 @@ def newton_solve(c, lo, hi, x0, max_steps, tol):
         x_new = jnp.where(full, cand[0], jnp.where(improved, cand[best], x))
         f_new, g_new, m_new = _nll_derivs(c, x_new, scale)
         kkt = _kkt(x_new, g_new, lo, hi)
-        return _NewtonState(x_new, f_new, g_new, m_new, kkt, st.step + 1, ~(improved | full))
+        # Stalled: no candidate decreased f, or the iterate did not move (the next step
+        # would repeat this one exactly), or no candidate has a finite objective.
+        stalled = ~(improved | full) | jnp.all(x_new == x) | ~jnp.isfinite(fc[best])
+        return _NewtonState(x_new, f_new, g_new, m_new, kkt, st.step + 1, stalled)
 
     f0, g0, m0 = _nll_derivs(c, x0, scale)
     st = _NewtonState(x0, f0, g0, m0, _kkt(x0, g0, lo, hi), jnp.array(0, jnp.int32),
