@@ -120,8 +120,10 @@ def box_bounds(spec, tpr, fpr, where: str = "box"):
         sc, fc, ws, wf = tpr - delta, fpr + delta, w, w
     else:
         raise _box_error(spec, where)
-    sb = np.clip(np.stack([sc - ws, sc + ws], -1), 0.0, 1.0)
-    fb = np.clip(np.stack([fc - wf, fc + wf], -1), 0.0, 1.0)
+    # Rounded to 12 decimals: 1 - 0.95 - 0.05 is 4e-17, and a bound a rounding error
+    # away from 0 or 1 is not the support bound the user meant.
+    sb = np.clip(np.round(np.stack([sc - ws, sc + ws], -1), 12), 0.0, 1.0)
+    fb = np.clip(np.round(np.stack([fc - wf, fc + wf], -1), 12), 0.0, 1.0)
     return sb, fb
 
 

@@ -69,6 +69,33 @@ def test_profile_ends_solve_the_likelihood_ratio_equation(intervals):
                                       for e in (ci.lower, ci.upper)], rtol=1e-12)
 
 
+# Boxes touching a support bound with a large judge-only set: outside the acceptance
+# region the inner optimum sits against r ~ 0 with n01 > 0 (a near-singular cliff of
+# l_p), or l_p has a flat plateau. A solver warm-started from such an outside point
+# once returned an upper end 0.264 here for a true 0.328 (anti-conservative).
+HARD = [
+    ((4.0, 0.0, 1.0, 20.0, 3203.0, 6797.0), [0.9, 1.0], [4.16e-17, 0.1]),
+    ((0.0, 0.0, 0.0, 50.0, 1369.0, 8631.0), [0.9, 1.0], [0.0, 0.1]),
+    ((0.0, 0.0, 1.0, 49.0, 577.0, 9423.0), [0.9, 1.0], [0.0, 0.1]),
+    ((1.0, 0.0, 2.0, 22.0, 310.0, 690.0), [0.85, 1.0], [0.0, 0.15]),
+]
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_upper_end_on_boxes_touching_the_support_bound_matches_scipy(alpha):
+    cs = np.array([h[0] for h in HARD])
+    sb, fb = np.array([h[1] for h in HARD]), np.array([h[2] for h in HARD])
+    ci = profile_interval(Counts(*cs.T), sb, fb, alpha=alpha, side="upper")
+    assert np.all(np.asarray(ci.status) == Status.CONVERGED)
+    crit = stats.norm.ppf(1 - alpha) ** 2
+    for i, (c, b_s, b_f) in enumerate(HARD):
+        t_hat = float(ci.estimate[i])
+        l_hat = scipy_profile(t_hat, c, b_s, b_f)
+        g = lambda t: 2 * (l_hat - scipy_profile(t, c, b_s, b_f)) - crit  # noqa: E731
+        oracle = optimize.brentq(g, t_hat + 1e-9, 1 - 1e-9, xtol=1e-13)
+        assert abs(float(ci.upper[i]) - oracle) <= 1e-7, (i, float(ci.upper[i]), oracle)
+
+
 def test_one_sided_equals_two_sided_at_twice_alpha_and_ordering(intervals):
     c = Counts.create(*C)
     up = intervals["upper"]
