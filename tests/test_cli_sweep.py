@@ -4,6 +4,7 @@ import json
 import os
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jaxcert  # noqa: F401
@@ -88,3 +89,27 @@ def test_missing_config_and_bad_plan(tmp_path, capsys):
     assert len(err) == 2 and "theta_guess (0.02) must be below eps" in err[1]
     assert main(["plan", "--eps", "0.05", "--tpr", "0.4", "--fpr", "0.5", "--N", "10"]) == 2
     assert "need tpr > fpr" in capsys.readouterr().err
+
+
+def test_plan_success_json_human_only_matches_scipy(capsys):
+    from scipy import stats
+
+    eps, alpha, theta, power = 0.1, 0.05, 0.04, 0.8
+    assert main(["plan", "--eps", str(eps), "--tpr", "0.9", "--fpr", "0.05", "--N", "2000",
+                 "--theta-guess", str(theta), "--replicates", "64", "--n-max", "400",
+                 "--estimators", "ppi", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    grid = np.array(out["n_grid"])
+    # human-only power by exhaustive enumeration of k with scipy's Clopper-Pearson
+    exact = []
+    for n in grid:
+        k = np.arange(n + 1)
+        upper = np.where(k < n, stats.beta.ppf(1 - alpha, k + 1, np.maximum(n - k, 1)), 1.0)
+        exact.append(stats.binom.pmf(k, n, theta)[upper <= eps].sum())
+    np.testing.assert_allclose(out["power"]["human_exact"], exact, atol=1e-9)
+    first = int(grid[np.nonzero(np.array(exact) >= power)[0][0]])
+    assert out["n_required"]["human_exact"] == first
+    p = np.array(out["power"]["ppi"])
+    assert np.all((0 <= p) & (p <= 1)) and p[-1] > p[0]
+    n_ppi = out["n_required"]["ppi"]
+    assert out["savings"]["ppi"] == (None if n_ppi is None else first - n_ppi)

@@ -2,6 +2,7 @@
 
 from jaxcert.sim.config import StudyConfig, load_config, parse_config
 from jaxcert.sim.metrics import SUM_FIELDS, summarize
+from jaxcert.sim.plan import PlanResult, format_plan, plan_sample_size
 from jaxcert.sim.registry import DEFAULT_ESTIMATORS, ESTIMATORS, get_estimators, register_estimator
 from jaxcert.sim.runner import build_chunk_fn, maybe_initialize_distributed, run_problems
 from jaxcert.sim.scenarios import Grid, Scenario, accuracy_to_rates, box_bounds, product_grid
@@ -12,6 +13,7 @@ __all__ = [
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
     "Grid",
+    "PlanResult",
     "SUM_FIELDS",
     "Scenario",
     "StudyConfig",
@@ -20,10 +22,12 @@ __all__ = [
     "box_bounds",
     "build_chunk_fn",
     "cell_probabilities",
+    "format_plan",
     "get_estimators",
     "load_config",
     "maybe_initialize_distributed",
     "parse_config",
+    "plan_sample_size",
     "product_grid",
     "register_estimator",
     "run_problems",
