@@ -70,6 +70,11 @@ def register(sub) -> None:
         default="betting",
         help="finite-sample bound of the IS mean (see jaxcert.rare.BOUNDS)",
     )
+    p.add_argument(
+        "--no-uniform-check",
+        action="store_true",
+        help="do not also certify from the uniform draws (exact Clopper-Pearson, alpha/2 each)",
+    )
     p.add_argument("--quick", action="store_true", help="small space and budget (demo / CI)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -203,6 +208,8 @@ def _markdown(report) -> str:
         ("ESS", r["ess"]),
         ("max weight", r["max_weight"]),
         ("failures seen", r["failures_seen"]),
+        ("uniform draws / their failures", f"{r.get('uniform_draws', 0)} / {r.get('uniform_failures', 0)}"),
+        ("upper end set by", r.get("certificate", "importance")),
         ("true failure rate (synthetic)", report.get("truth")),
     ]
     lines = [
@@ -249,6 +256,7 @@ def run(args) -> int:
         defensive=args.defensive,
         bound=args.bound,
         progress=not args.no_progress,
+        uniform_check=not args.no_uniform_check,
     )
     notes = []
     plot_note = _plot(result, space, os.path.join(args.out, "proposal.png"))

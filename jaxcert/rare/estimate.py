@@ -17,6 +17,18 @@ model, cost nothing, and count ``F = 0``; ``mu = E_q[F 1_valid p0 / q] / Z`` wit
 valid fraction ``Z`` exact (enumeration) or, for huge spaces, estimated from validity
 checks with alpha split in two (Bonferroni): ``U_mu = U_num(alpha/2) / Z_lo(alpha/2)``.
 
+Second certificate from the uniform draws (``uniform_check=True``, the default): the
+first CEM stage samples the uniform ``p0`` and every estimation draw whose mixture
+component is ``p0`` is a uniform draw too (the component coin is independent of the
+data), so these valid draws are i.i.d. Bernoulli(``mu``) outcomes (fractional
+failures are randomised to Bernoulli with the same mean) and give an exact
+Clopper-Pearson interval. The reported interval is the intersection of the IS interval
+at ``alpha / 2`` and the Clopper-Pearson one at ``alpha / 2`` (union bound: coverage
+``>= 1 - alpha``). It guarantees a certificate close to uniform sampling with the
+``p0`` share of the budget (first stage + ``l`` of the estimation stage) on any
+landscape, where the IS bound alone can be ``1/l`` times worse; it costs the IS bound
+the step from ``alpha`` to ``alpha / 2`` when the IS bound wins.
+
 ``inferences`` counts EVERY model evaluation, training included, and
 ``reduction = uniform_samples_needed(upper, alpha) / inferences``.
 """
@@ -40,7 +52,7 @@ from jaxcert.rare.space import ProductSpace, ValidFraction
 __all__ = ["estimate", "uniform_estimate", "RareResult"]
 
 _sample = jax.jit(_prop.sample, static_argnames=("num",))
-_mixture_sample = jax.jit(_prop.mixture_sample, static_argnames=("num",))
+_mixture_sample = jax.jit(_prop.mixture_sample_components, static_argnames=("num",))
 _log_weights = jax.jit(_prop.log_weights)
 
 
@@ -63,6 +75,10 @@ class RareResult:
         dict of :class:`CEMInfo` fields per stage.
       status: a :class:`jaxcert.Status` code; valid_fraction: :class:`ValidFraction`;
       defensive: the mixture weight ``l``; notes: human-readable warnings.
+      uniform_draws, uniform_failures: valid draws from ``p0`` (first CEM stage and
+        the defensive component) and their Bernoulli failures; certificate: which
+        interval set the reported upper end: ``"importance"``, ``"uniform draws"``
+        (``uniform_check``), or ``"clopper-pearson"`` for :func:`uniform_estimate`.
     """
 
     estimate: float
@@ -86,6 +102,9 @@ class RareResult:
     valid_fraction: ValidFraction
     defensive: float
     notes: tuple
+    uniform_draws: int = 0
+    uniform_failures: int = 0
+    certificate: str = "importance"
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict (the proposal as ragged per-variable lists)."""
@@ -107,6 +126,8 @@ class RareResult:
             f"  uniform sampling would need {self.uniform_needed:.4g} inferences for this bound: reduction {self.reduction:.3g}x",
             f"  valid fraction {self.valid_fraction.estimate:.4g} ({'exact' if self.valid_fraction.exact else 'Monte Carlo'}), status {status_name(self.status)}",
         ]
+        if self.uniform_draws:
+            lines.append(f"  uniform draws {self.uniform_draws} ({self.uniform_failures} failures); upper end set by: {self.certificate}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -181,6 +202,7 @@ def estimate(
     stages: int | None = None,
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
+    uniform_check: bool = True,
 ) -> RareResult:
     """Estimates ``mu = P(fail)`` under the uniform distribution on valid inputs.
 
@@ -204,6 +226,8 @@ def estimate(
       stages: number of CEM stages (default 5, fewer if the budget is small).
       progress: show a tqdm bar over stages; callback: ``callback(stage, info_dict)``
         after each training stage.
+      uniform_check: also bound ``mu`` by exact Clopper-Pearson on the uniform draws
+        and report the intersection, each at ``alpha / 2`` (module docstring).
 
     Returns:
       :class:`RareResult`.
@@ -249,10 +273,12 @@ def estimate(
         stages, batch_size = 0, 0
 
     key_z, key_train, key_est, key_boot = jax.random.split(key, 4)
-    vf = space.valid_fraction(key_z, alpha=alpha / 2)
+    alpha_is = alpha / 2 if uniform_check else alpha  # union bound with the uniform draws
+    vf = space.valid_fraction(key_z, alpha=alpha_is / 2)
     if vf.estimate <= 0:
         raise ValueError(f"the space has no valid input ({'by enumeration' if vf.exact else f'none in {vf.num} random draws'})")
-    alpha_num = alpha if vf.exact else alpha / 2
+    alpha_num = alpha_is if vf.exact else alpha_is / 2
+    uniform_F = []  # failures of the valid draws from p0 (stage 0 and defensive component)
 
     state = cem_init(space)
     inferences, failures_seen, history = 0, 0, []
@@ -266,6 +292,8 @@ def estimate(
         F, valid = _evaluate_batch(space, evaluate, X, batch_size)
         inferences += int(valid.sum())
         failures_seen += int(np.sum(F > 0))
+        if t == 0 and _is_uniform(state.proposal):
+            uniform_F.append(F[valid])
         state, info = cem_step(k, state, X, F, rho=rho, smoothing=smoothing, floor=floor, mask=valid)
         rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum())}
         rec.update({f: float(np.asarray(v)) for f, v in zip(CEMInfo._fields, info)})
@@ -275,16 +303,27 @@ def estimate(
 
     n_est = budget - stages * batch_size  # fixed shape; invalid draws are free, so inferences <= budget
     mixture = _prop.defensive_mixture(state.proposal, defensive)
-    X = np.asarray(_mixture_sample(key_est, mixture, num=n_est))
+    X, comp = _mixture_sample(key_est, mixture, num=n_est)
+    X, comp = np.asarray(X), np.asarray(comp)
     F, valid = _evaluate_batch(space, evaluate, X, max(batch_size, 1024))
     inferences += int(valid.sum())
     failures_seen += int(np.sum(F > 0))
+    uniform_F.append(F[valid & (comp == 0)])
     log_w = _log_weights(mixture, X)
     b = min(float(_prop.weight_bound(mixture)), 1.0 / defensive)
     r = importance_estimate(F, log_w, weight_bound=b, alpha=alpha_num, side=side, bound=bound, key=key_boot)
     est = float(r.estimate) / vf.estimate
     lower = float(r.lower) / vf.upper
     upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
+    certificate = "importance"
+    u_hits = _bernoulli(key_boot, np.concatenate(uniform_F)) if uniform_check else np.zeros(0)
+    if u_hits.size:
+        lo_u, up_u = _clopper_pearson(int(u_hits.sum()), u_hits.size, alpha / 2, side)
+        if up_u < upper:
+            certificate = "uniform draws"
+        lo_i, up_i = max(lower, lo_u), min(upper, up_u)
+        # an empty intersection means one of the two intervals missed: report the union
+        lower, upper = (lo_i, up_i) if lo_i <= up_i else (min(lower, lo_u), max(upper, up_u))
     status = Status.CONVERGED if np.isfinite([est, lower, upper]).all() else Status.NONFINITE
     reduction, needed = _reduction(upper, alpha, inferences)
     notes = []
@@ -316,7 +355,31 @@ def estimate(
         valid_fraction=vf,
         defensive=float(defensive),
         notes=tuple(notes),
+        uniform_draws=int(u_hits.size),
+        uniform_failures=int(u_hits.sum()),
+        certificate=certificate,
     )
+
+
+def _is_uniform(proposal) -> bool:
+    probs, mask = np.asarray(proposal.probs), np.asarray(proposal.mask)
+    u = np.where(mask, 1.0 / mask.sum(-1, keepdims=True), 0.0)
+    return bool(np.all(probs == u))
+
+
+def _bernoulli(key, F):
+    """0/1 outcomes with mean F: F itself if binary, else Bernoulli(F) draws."""
+    F = np.asarray(F, dtype=float)
+    if np.all((F == 0) | (F == 1)):
+        return F
+    return (np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), F.shape)) < F) * 1.0
+
+
+def _clopper_pearson(k, n, alpha, side):
+    from jaxcert.intervals.binomial import clopper_pearson
+
+    cp = clopper_pearson(k, n, alpha, side)
+    return float(np.asarray(cp.lower)), float(np.asarray(cp.upper))
 
 
 def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: float = 0.05, side: str = "upper") -> RareResult:
@@ -358,5 +421,6 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
         inferences=int(budget), budget=int(budget), reduction=reduction, uniform_needed=needed,
         ess=float(budget), max_weight=1.0, failures_seen=int(np.sum(F > 0)), estimation_failures=int(np.sum(F > 0)),
         num_stages=0, proposal=_prop.uniform_proposal(space), history=(), status=int(Status.CONVERGED),
-        valid_fraction=vf, defensive=1.0, notes=(),
+        valid_fraction=vf, defensive=1.0, notes=(), uniform_draws=int(budget),
+        uniform_failures=k_fail, certificate="clopper-pearson",
     )

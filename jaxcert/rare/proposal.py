@@ -46,6 +46,7 @@ __all__ = [
     "proposal_from_probs",
     "apply_floor",
     "sample",
+    "mixture_sample_components",
     "log_prob",
     "log_nominal",
     "defensive_mixture",
@@ -145,11 +146,20 @@ def defensive_mixture(proposal: Proposal, defensive) -> Mixture:
 
 def mixture_sample(key: jax.Array, mixture: Mixture, num: int) -> jax.Array:
     """Draws ``num`` inputs from a mixture: component ``m ~ weights``, then ``x ~ q_m``."""
+    return mixture_sample_components(key, mixture, num)[0]
+
+
+def mixture_sample_components(key: jax.Array, mixture: Mixture, num: int):
+    """:func:`mixture_sample` that also returns each draw's component index ``(num,)``.
+
+    Draws whose component is the nominal ``p0`` (index 0 of a
+    :func:`defensive_mixture`) are i.i.d. uniform inputs, usable on their own.
+    """
     k_comp, k_x = jax.random.split(key)
     M = mixture.weights.shape[0]
     comp = jax.random.choice(k_comp, M, shape=(num,), p=mixture.weights)
     per = jax.vmap(lambda k, p: sample(k, p, num))(jax.random.split(k_x, M), mixture.components)
-    return per[comp, jnp.arange(num)]
+    return per[comp, jnp.arange(num)], comp
 
 
 def mixture_log_prob(mixture: Mixture, X) -> jax.Array:

@@ -64,23 +64,32 @@ def test_conditions_never_send_invalid_inputs_and_use_exact_valid_fraction():
     assert res.valid_fraction.exact and res.valid_fraction.estimate == pytest.approx(brute, abs=1e-15)
 
 
-def test_monte_carlo_valid_fraction_splits_alpha():
+@pytest.mark.parametrize("uniform_check, vf_alpha", [(False, 0.025), (True, 0.0125)])
+def test_monte_carlo_valid_fraction_splits_alpha(uniform_check, vf_alpha):
+    # alpha = 0.05 -> IS share alpha/2 with the uniform-draws certificate -> half to Z
     space = ProductSpace([2000, 2000], condition=lambda X: X[:, 0] <= X[:, 1])
-    res = estimate(jax.random.key(4), space, lambda X: np.zeros(len(X)), 400, batch_size=50, stages=2)
+    res = estimate(jax.random.key(4), space, lambda X: np.zeros(len(X)), 400, batch_size=50, stages=2,
+                   uniform_check=uniform_check)
     vf = res.valid_fraction
-    assert not vf.exact and vf.alpha == pytest.approx(0.025) and vf.lower < 0.5005 < vf.upper
+    assert not vf.exact and vf.alpha == pytest.approx(vf_alpha) and vf.lower < 0.5005 < vf.upper
     assert res.estimate == 0.0 and 0.0 < res.upper < 1.0
 
 
-def test_zero_failures_finite_upper_bound():
-    res = estimate(jax.random.key(5), SPACE, lambda X: np.zeros(len(X)), BUDGET, **KW)
+@pytest.mark.parametrize("uniform_check", [False, True])
+def test_zero_failures_finite_upper_bound(uniform_check):
+    res = estimate(jax.random.key(5), SPACE, lambda X: np.zeros(len(X)), BUDGET, **KW,
+                   uniform_check=uniform_check)
     assert res.estimate == 0.0 and res.failures_seen == 0
     assert np.isfinite(res.upper) and 0.0 < res.upper < 1.0
     assert any("no failure" in n for n in res.notes)
-    # CEM learned nothing -> the proposal stays uniform and the weight bound is 1:
-    # the certificate is then no worse than the exact zero-failure bound of n/2 draws x ~1.5
+    # CEM learned nothing -> the proposal stays uniform and the weight bound is 1: the
+    # certificate is then no worse than the exact zero-failure bound of n/2 draws x ~1.5
+    # at the IS share of alpha (alpha/2 with the uniform-draws certificate)
+    a_is = 0.025 if uniform_check else 0.05
     assert res.max_weight == pytest.approx(1.0)
-    assert res.upper <= 1.5 * cp_upper_scipy(0, BUDGET // 2, 0.05)
+    assert res.upper <= 1.5 * cp_upper_scipy(0, BUDGET // 2, a_is)
+    if uniform_check:  # stage 0 (uniform) + the defensive share of the estimation stage
+        assert 0 < res.uniform_draws < BUDGET and res.uniform_failures == 0
 
 
 def test_callback_and_no_recompilation_across_hyperparameters():
@@ -160,12 +169,27 @@ def test_unbiased_with_condition_vs_enumeration():
     assert abs(ests.mean() - mu_valid) <= 3 * se, (ests.mean(), mu_valid, se)
 
 
+def test_uniform_draws_certificate_is_at_most_clopper_pearson_on_them():
+    # zero failures everywhere: the reported bound is at most the exact zero-failure
+    # bound of the uniform draws at alpha/2, and those draws are stage 0 (all valid
+    # here: no conditions) plus the defensive share of the estimation stage
+    res = estimate(jax.random.key(8), SPACE, lambda X: np.zeros(len(X)), BUDGET, **KW)
+    n_est = BUDGET - 5 * KW["batch_size"]
+    assert KW["batch_size"] <= res.uniform_draws <= KW["batch_size"] + n_est
+    extra = res.uniform_draws - KW["batch_size"]  # ~ Binomial(n_est, l = 0.1)
+    assert abs(extra - 0.1 * n_est) <= 5 * math.sqrt(0.1 * 0.9 * n_est)
+    assert res.upper <= cp_upper_scipy(0, res.uniform_draws, 0.025) * (1 + 1e-9)
+    off = estimate(jax.random.key(8), SPACE, lambda X: np.zeros(len(X)), BUDGET, uniform_check=False, **KW)
+    assert off.uniform_draws == 0 and off.certificate == "importance"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("bound", ["betting", "bernstein"])
-def test_upper_bound_coverage(bound):
+@pytest.mark.parametrize("bound, uniform_check", [("betting", True), ("betting", False), ("bernstein", False)])
+def test_upper_bound_coverage(bound, uniform_check):
     L = planted_landscape(jax.random.key(7), SIZES, 1e-2, "intermediate")
     mu, ev = landscape_mu(L), landscape_evaluator(L)
     reps, alpha = 150, 0.05
-    ups = np.array([estimate(jax.random.key(r), SPACE, ev, BUDGET, bound=bound, **KW).upper for r in range(reps)])
+    ups = np.array([estimate(jax.random.key(r), SPACE, ev, BUDGET, bound=bound, uniform_check=uniform_check,
+                             **KW).upper for r in range(reps)])
     se = math.sqrt(alpha * (1 - alpha) / reps)
     assert np.mean(ups >= mu) >= 1 - alpha - 3 * se

@@ -103,3 +103,23 @@ def test_product_sampling_marginals():
         freq = np.bincount(X[:, j], minlength=K) / n
         p = np.asarray(q.probs)[j, :K]
         assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-9)
+
+
+def test_mixture_components_label_the_nominal_draws():
+    # draws labelled component 0 of a defensive mixture must be uniform over the space
+    # (the uniform-draws certificate relies on it); component 1 follows the proposal
+    q_ce = random_proposal(jax.random.key(6), sharp=3.0)
+    q = P.defensive_mixture(q_ce, 0.3)
+    n = 120_000
+    X, comp = jax.jit(P.mixture_sample_components, static_argnames="num")(jax.random.key(12), q, num=n)
+    X, comp = np.asarray(X), np.asarray(comp)
+    assert np.array_equal(X, np.asarray(jax.jit(P.mixture_sample, static_argnames="num")(
+        jax.random.key(12), q, num=n)))  # same stream as mixture_sample
+    n0 = int(np.sum(comp == 0))
+    assert abs(n0 / n - 0.3) <= 5 * np.sqrt(0.3 * 0.7 / n)
+    for c, probs in ((0, P.uniform_proposal(SIZES).probs), (1, q_ce.probs)):
+        cells = np.bincount(SPACE.ravel(X[comp == c]), minlength=SPACE.size)
+        expected = np.exp(np.asarray(_log_prob(P.Proposal(probs, q_ce.mask), X_ALL)))
+        m = int(np.sum(comp == c))
+        se = np.sqrt(expected * (1 - expected) / m)
+        assert np.all(np.abs(cells / m - expected) <= 5 * se + 1e-9), c
