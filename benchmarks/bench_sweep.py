@@ -49,27 +49,14 @@ from jaxcert.sim.config import load_config
 from jaxcert.sim.scenarios import Grid
 from jaxcert.sim.sweep import run_sweep
 
+# the same NumPy likelihood and gradient as the scipy baseline of bench_mle.py
+from bench_mle import np_grad as _grad  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_mle import np_nll as _nll  # noqa: E402
+
 HERE = pathlib.Path(__file__).parent
 RESULTS = HERE / "results"
 EPS = 1e-10
 ESTIMATORS = ("cmle_profile", "ppi", "ppi_plusplus", "classical")
-
-
-def _nll(x, c):
-    t, s, r = x
-    q = t * s + (1 - t) * r
-    p = np.array([t * s, t * (1 - s), (1 - t) * r, (1 - t) * (1 - r), q, 1 - q])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(c > 0, c * np.log(np.maximum(p, 1e-300)), 0.0).sum()
-
-
-def _grad(x, c):
-    t, s, r = x
-    n11, n10, n01, n00, m1, m0 = c
-    q = t * s + (1 - t) * r
-    w = m1 / q - m0 / (1 - q)
-    return -np.array([(n11 + n10) / t - (n01 + n00) / (1 - t) + (s - r) * w,
-                      n11 / s - n10 / (1 - s) + t * w, n01 / r - n00 / (1 - r) + (1 - t) * w])
 
 
 def _boxes(sb, fb):

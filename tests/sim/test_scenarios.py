@@ -10,7 +10,8 @@ from jaxcert.sim.scenarios import box_bounds, product_grid
 
 def test_public_names_frozen():
     assert sorted(sim.__all__) == sorted([
-        "DEFAULT_ESTIMATORS", "ESTIMATORS", "Grid", "SUM_FIELDS", "Scenario", "StudyConfig",
+        "DEFAULT_ESTIMATORS", "ESTIMATORS", "Grid", "PlanResult", "SUM_FIELDS", "Scenario",
+        "StudyConfig", "format_plan", "plan_sample_size",
         "SweepResult", "accuracy_to_rates", "box_bounds", "build_chunk_fn", "cell_probabilities",
         "get_estimators", "load_config", "maybe_initialize_distributed", "parse_config",
         "product_grid", "register_estimator", "run_problems", "run_sweep", "simulate_counts",
