@@ -205,11 +205,19 @@ COVERAGE_REGIMES = [
     (0.10, 0.94, 0.06, 50, 10_000, 0.03),
     (0.30, 0.80, 0.10, 200, 1000, None),
 ]
+# Box touching both support bounds (TPR [0.9, 1], FPR [0, 0.1]) with a large judge-only
+# set: the regime of the near-singular profile cliff (HARD above). Upper side only: the
+# two-sided interval covers 0.931 here (lower-tail miss 4.3% for a nominal 2.5%, upper
+# 2.7%; ends checked against scipy): the LR lower end is anti-conservative when the FPR
+# MLE sits on its bound r = 0 (no calibration false positive, ~10% of replicates), a
+# boundary case of Wilks' theorem, not a solver error.
+BOUNDARY_REGIME = (0.10, 0.95, 0.05, 50, 10_000, 0.05)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("side", ["upper", "two-sided"])
-@pytest.mark.parametrize("regime", COVERAGE_REGIMES)
+@pytest.mark.parametrize("regime, side", [(r, sd) for r in COVERAGE_REGIMES
+                                          for sd in ("upper", "two-sided")]
+                         + [(BOUNDARY_REGIME, "upper")])
 def test_profile_interval_coverage(regime, side):
     theta, s, r, n, nn, hw = regime
     reps, alpha = 1500, 0.05
