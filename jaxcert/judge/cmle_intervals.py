@@ -75,7 +75,7 @@ def _end(c, sb, fb, x_hat, l_hat, crit, bound):
     ``a``, never from an outside point: outside, the optimum can sit against a bound
     where the log-likelihood is nearly singular (``r ~ 0`` with ``n01 > 0``), and
     Newton leaves such a point only by doubling its distance to the bound per step.
-    Returns ``(end, ok, iterations)``; ``ok`` is False if the root was not bracketed
+    Returns ``(end, ok)``; ``ok`` is False if the root was not bracketed
     to tolerance or an inner solve that decides the end did not converge.
     """
     target = l_hat - 0.5 * crit
@@ -124,7 +124,7 @@ def _end(c, sb, fb, x_hat, l_hat, crit, bound):
         return i + 1, a, h_a, x_a, b, h_b, d_b, ok_b
 
     init = (0, a, h_a, x_a, b, h_b, d_b, ok_b)
-    iters, a, h_a, _, b, h_b, _, ok_b = jax.lax.while_loop(cond, step, init)
+    _, a, h_a, _, b, h_b, _, ok_b = jax.lax.while_loop(cond, step, init)
     # h(bound) >= 0: the bound itself is in the acceptance region, the end is the bound;
     # otherwise the end is whichever bracket point is within tolerance of the root.
     inside_all = h_b > _ROOT_TOL
@@ -132,7 +132,7 @@ def _end(c, sb, fb, x_hat, l_hat, crit, bound):
     ok = (inside_all | found_a | (jnp.abs(h_b) <= _ROOT_TOL) | (jnp.abs(b - a) <= 1e-15))
     ok = ok & (found_a | ok_b)
     end = jnp.where(inside_all, bound, jnp.where(found_a, a, b))
-    return end, ok, iters
+    return end, ok
 
 
 def _profile_one(c, sb, fb, alpha, side):
@@ -142,11 +142,11 @@ def _profile_one(c, sb, fb, alpha, side):
     if side == "lower":
         upper, ok_u = jnp.ones_like(f), True
     else:
-        upper, ok_u, _ = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_hi) ** 2, 1.0)
+        upper, ok_u = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_hi) ** 2, 1.0)
     if side == "upper":
         lower, ok_l = jnp.zeros_like(f), True
     else:
-        lower, ok_l, _ = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_lo) ** 2, 0.0)
+        lower, ok_l = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_lo) ** 2, 0.0)
     ok = ok_u & ok_l
     status = jnp.where((status == Status.CONVERGED) & ~ok, Status.MAX_STEPS, status)
     bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)

@@ -316,7 +316,8 @@ def estimate(
     lower = float(r.lower) / vf.upper
     upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
     certificate = "importance"
-    u_hits = _bernoulli(key_boot, np.concatenate(uniform_F)) if uniform_check else np.zeros(0)
+    u_hits = (_bernoulli(jax.random.fold_in(key_boot, 1), np.concatenate(uniform_F))
+              if uniform_check else np.zeros(0))
     if u_hits.size:
         lo_u, up_u = _clopper_pearson(int(u_hits.sum()), u_hits.size, alpha / 2, side)
         if up_u < upper:
@@ -372,7 +373,7 @@ def _bernoulli(key, F):
     F = np.asarray(F, dtype=float)
     if np.all((F == 0) | (F == 1)):
         return F
-    return (np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), F.shape)) < F) * 1.0
+    return (np.asarray(jax.random.uniform(key, F.shape)) < F) * 1.0
 
 
 def _clopper_pearson(k, n, alpha, side):
@@ -389,8 +390,6 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
     ``F_i`` are turned into Bernoulli(``F_i``) outcomes (same mean), so the exact
     binomial interval applies.
     """
-    from jaxcert.intervals.binomial import clopper_pearson
-
     space = _as_space(space)
     _check_common(space, budget, alpha, side)
     key_z, key_x, key_b = jax.random.split(key, 3)
@@ -407,13 +406,8 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
             break
     X = np.concatenate(Xs)
     F = np.concatenate([_evaluate(evaluate, X[s : s + 65536]) for s in range(0, X.shape[0], 65536)])
-    if np.all((F == 0) | (F == 1)):
-        hits = F
-    else:
-        hits = np.asarray(jax.random.uniform(key_b, F.shape)) < F
-    k_fail = int(hits.sum())
-    cp = clopper_pearson(k_fail, budget, alpha, side)
-    lo, up = float(np.asarray(cp.lower)), float(np.asarray(cp.upper))
+    k_fail = int(_bernoulli(key_b, F).sum())
+    lo, up = _clopper_pearson(k_fail, budget, alpha, side)
     est = k_fail / budget
     reduction, needed = _reduction(up, alpha, budget)
     return RareResult(
