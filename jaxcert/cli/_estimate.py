@@ -16,6 +16,7 @@ import json
 import sys
 
 from jaxcert._validate import SIDES, check_box
+from jaxcert.cli._input import add_input_arguments, describe_input, read_input
 
 __all__ = ["register", "run", "parse_box"]
 
@@ -43,17 +44,6 @@ def parse_box(text: str | None, flag: str):
     return lo, hi
 
 
-def _parse_where(items):
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ValueError("--where must be COLUMN=VALUE (e.g. --where model=gpt4); "
-                             f"got {item!r}")
-        col, val = item.split("=", 1)
-        out.setdefault(col.strip(), []).append(val)
-    return out
-
-
 def register(sub) -> None:
     """Adds the ``estimate`` sub-command."""
     p = sub.add_parser(
@@ -61,9 +51,7 @@ def register(sub) -> None:
         description="Estimate and certify an LLM failure rate from human labels and judge "
         "verdicts in a CSV/JSONL/Parquet file (empty human cell = judge-only item).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", required=True, help="label table (.csv, .jsonl, .parquet)")
-    p.add_argument("--human-col", required=True, help="column with the human label (1 = failure)")
-    p.add_argument("--judge-col", required=True, help="column with the judge verdict (1 = failure)")
+    add_input_arguments(p)
     p.add_argument("--tpr", help="box on the judge TPR, LO:HI (cmle only)")
     p.add_argument("--fpr", help="box on the judge FPR, LO:HI (cmle only)")
     p.add_argument("--alpha", default="0.05", help="1 - confidence level")
@@ -72,14 +60,6 @@ def register(sub) -> None:
     p.add_argument("--interval", default="profile", choices=INTERVAL_CHOICES,
                    help="interval for cmle/umle")
     p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format")
-    p.add_argument("--human-map", help="extra label values, e.g. model_b=1,model_a=0,tie=0")
-    p.add_argument("--judge-map", help="extra judge values, same syntax")
-    p.add_argument("--where", action="append", metavar="COL=VALUE",
-                   help="keep rows with COL == VALUE (repeatable; values of one column OR-ed)")
-    p.add_argument("--drop-missing-judge", action="store_true",
-                   help="drop rows without a judge verdict instead of failing")
-    p.add_argument("--data-format", choices=("csv", "jsonl", "parquet"),
-                   help="file format (default: from the extension)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (bootstrap only)")
     p.add_argument("--num-boot", type=int, default=1000, help="bootstrap replicates")
     p.set_defaults(func=run)
@@ -87,7 +67,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     """Runs ``jaxcert estimate``; returns the exit status."""
-    from jaxcert._tables import parse_label_map, read_labels
     from jaxcert.judge.certify import certify
 
     try:
@@ -97,12 +76,7 @@ def run(args) -> int:
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")
-    labels = read_labels(
-        args.data, args.human_col, args.judge_col,
-        human_map=parse_label_map(args.human_map, "--human-map"),
-        judge_map=parse_label_map(args.judge_map, "--judge-map"),
-        fmt=args.data_format, where=_parse_where(args.where),
-        missing_judge="drop" if args.drop_missing_judge else "error")
+    labels = read_input(args)
     key = None
     if args.interval == "bootstrap":
         import jax
@@ -112,8 +86,7 @@ def run(args) -> int:
                   method=args.method, interval=args.interval, key=key, num_boot=args.num_boot)
     if args.output_format == "json":
         out = res.to_dict()
-        out["data"] = {"path": str(args.data), "human_col": args.human_col,
-                       "judge_col": args.judge_col, "rows_dropped": labels.n_dropped}
+        out["data"] = describe_input(args, labels)
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
     else:
         sys.stdout.write(str(res) + "\n")
