@@ -40,7 +40,8 @@ from jaxcert.counts import Counts
 from jaxcert.judge import solver as _s
 from jaxcert.judge.likelihood import _nll_derivs, fisher_information
 
-__all__ = ["profile_loglik", "profile_interval", "wald_interval", "bootstrap_interval"]
+__all__ = ["profile_loglik", "profile_interval", "profile_lr", "lr_bound", "wald_interval",
+           "bootstrap_interval"]
 
 _ROOT_STEPS = 100  # cap on safeguarded Newton/bisection steps per interval end
 _ROOT_TOL = 1e-10  # |2 (l_hat - l_p) - c| / 2 at the returned end (loglik units)
@@ -135,20 +136,57 @@ def _end(c, sb, fb, x_hat, l_hat, crit, bound):
     return end, ok
 
 
+def _counts_vector(counts):
+    return jnp.stack([as_float(v) for v in counts])
+
+
+def profile_lr(theta, counts: Counts, tpr_bounds, fpr_bounds) -> jax.Array:
+    """Likelihood-ratio statistic ``2 [l_hat - l_p(theta)]`` of one trusted problem.
+
+    Kernel (no validation): ``counts`` holds float scalars, the bounds are arrays of
+    shape ``(2,)``. jit/vmap-able. ``+inf`` where ``theta`` is impossible.
+    """
+    c = _counts_vector(counts)
+    sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
+    x, f, _, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
+    lp = _inner(c, sb, fb, as_float(theta), x)[0]
+    return jnp.maximum(2.0 * (-f - lp), 0.0)
+
+
+def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
+    """End of ``{theta : 2 [l_hat - l_p(theta)] <= crit}`` on one side, one problem.
+
+    Kernel (no validation; inputs as :func:`profile_lr`). ``crit`` may be traced (a
+    calibrated critical value never recompiles); ``upper`` (static) picks the side.
+
+    Returns:
+      ``(bound, status)``: bound in [0, 1] (NaN for NONFINITE/INFEASIBLE input), int32
+      :class:`~jaxcert.Status` (that of the CMLE, or ``MAX_STEPS`` if the end did
+      not converge).
+    """
+    c = _counts_vector(counts)
+    sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
+    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
+    end, ok = _end(c, sb, fb, x, -f, as_float(crit), 1.0 if upper else 0.0)
+    status = jnp.where((status == Status.CONVERGED) & ~ok, Status.MAX_STEPS, status)
+    bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)
+    return jnp.where(bad, jnp.nan, end), status.astype(jnp.int32)
+
+
 def _profile_one(c, sb, fb, alpha, side):
     x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
-    l_hat = -f
+    cn = Counts(*c)
     a_lo, a_hi = tail_alphas(alpha, side)
     if side == "lower":
-        upper, ok_u = jnp.ones_like(f), True
+        upper, st_u = jnp.ones_like(f), status
     else:
-        upper, ok_u = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_hi) ** 2, 1.0)
+        upper, st_u = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_hi) ** 2, True)
     if side == "upper":
-        lower, ok_l = jnp.zeros_like(f), True
+        lower, st_l = jnp.zeros_like(f), status
     else:
-        lower, ok_l = _end(c, sb, fb, x, l_hat, normal_quantile(1.0 - a_lo) ** 2, 0.0)
-    ok = ok_u & ok_l
-    status = jnp.where((status == Status.CONVERGED) & ~ok, Status.MAX_STEPS, status)
+        lower, st_l = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_lo) ** 2, False)
+    worse = (status == Status.CONVERGED) & ((st_u == Status.MAX_STEPS) | (st_l == Status.MAX_STEPS))
+    status = jnp.where(worse, Status.MAX_STEPS, status)
     bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)
     lower, upper = jnp.where(bad, jnp.nan, lower), jnp.where(bad, jnp.nan, upper)
     return x[0], lower, upper, status.astype(jnp.int32)
