@@ -26,11 +26,28 @@ def demo_run(tmp_path_factory):
     return tmp_path_factory.mktemp("demo")
 
 
-def test_demo_end_to_end(demo_run, capsys):
+def test_demo_end_to_end(demo_run, capsys, monkeypatch):
+    import jaxcert._plotting as plotting
+
+    seen, real = {}, plotting.forest_figure
+
+    def spy(rows, **kw):
+        # the results file is complete before any plotting starts
+        seen["json"] = json.loads((demo_run / "demo.json").read_text())
+        seen["fig"] = real(rows, **kw)
+        return seen["fig"]
+
+    monkeypatch.setattr(plotting, "forest_figure", spy)
     code = main(["demo", "--out", str(demo_run), "--n-labeled", "50", "--seed", "0"])
     out, err = capsys.readouterr()
     assert code == 0, err
     d = json.loads((demo_run / "demo.json").read_text())
+    assert seen["json"] == d
+    texts, title, _ = _legend_and_title(seen["fig"])
+    assert title == ("XSTest llama2orig, judge strmatch: 50 human labels + 400 judge-only "
+                     "items\n95% two-sided confidence intervals")
+    assert texts[0] == "point estimate" and "interval covers the truth" in texts
+    assert texts[-1] == f"truth (all 450 human labels) = {d['truth']:.4g}"
     assert d["truth"] == pytest.approx(_truth_by_csv("llama2orig"), rel=0, abs=1e-15)
     assert (d["model"], d["judge"], d["n_labeled"], d["n_items"]) == (
         "llama2orig", "strmatch", 50, 450)
@@ -97,3 +114,52 @@ def test_demo_errors(tmp_path, capsys, argv, match):
     code = main(["demo", "--out", str(tmp_path), *argv])
     err = capsys.readouterr().err
     assert code == 2 and match in err and err.count("\n") == 1
+
+
+def _legend_and_title(fig):
+    ax = fig.axes[0]
+    legend = fig.legends[0]
+    return [t.get_text() for t in legend.get_texts()], ax.get_title(), ax
+
+
+def test_forest_figure_legend_explains_every_mark_and_title_gives_level():
+    from types import SimpleNamespace
+
+    from jaxcert._plotting import forest_figure
+
+    row = lambda m, e, lo, hi: SimpleNamespace(  # noqa: E731
+        method=m, estimate=e, lower=lo, upper=hi, alpha=0.1, side="upper")
+    rows = [row("classical", 0.2, 0.0, 0.4), row("naive", 0.05, 0.0, 0.08),
+            row("umle", None, None, None)]
+    fig = forest_figure(rows, truth=0.3, title="t", truth_label="truth (all labels)")
+    texts, title, ax = _legend_and_title(fig)
+    assert title == "t\n90% one-sided upper confidence bounds"
+    assert texts == ["point estimate", "interval covers the truth",
+                     "interval misses the truth", "truth (all labels) = 0.3",
+                     "(no estimate): the method refused (status and reason in the output)"]
+    # every drawn mark has its legend entry: one segment per finite row, coloured by coverage
+    segs = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2 and ln.get_linestyle() == "-"]
+    assert sorted(ln.get_color() for ln in segs) == ["tab:blue", "tab:red"]
+    ticks = [t.get_text() for t in ax.get_yticklabels()][::-1]
+    assert ticks == ["classical: human labels only", "naive: mean judge verdict (biased)",
+                     "umle: likelihood, no judge-rate boxes (no estimate)"]
+    # without a truth there is nothing to cover: one neutral interval entry, no truth line
+    texts, title, _ = _legend_and_title(forest_figure(rows[:1]))
+    assert texts == ["point estimate", "confidence interval"]
+    assert title == "90% one-sided upper confidence bounds"
+
+
+def test_demo_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    code = main(["demo", "--out", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "not a directory" in err and err.count("\n") == 1
+    assert target.read_text() == "x"
+
+
+def test_demo_options_all_have_help():
+    from jaxcert.cli._main import build_parser
+
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]
+    assert all(a.help for a in demo._actions), [a.dest for a in demo._actions if not a.help]

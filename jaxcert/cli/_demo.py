@@ -23,8 +23,10 @@ failures of which the judge flags 1, so the calibration TPR (0.2) is at chance:
 umle and rogan-gladen refuse (not identified), while cmle, held inside the
 transferred TPR box, still gives an interval (it covers the truth 0.12).
 
-Outputs a text table, ``demo.json`` and (with matplotlib) ``demo.png`` (forest plot)
-in ``--out``.
+Outputs a text table, ``demo.json`` and (with matplotlib) ``demo.png`` in ``--out``:
+a forest plot whose legend explains every mark (point estimate, interval covering or
+missing the truth, the truth line) and whose title states the confidence level and
+side. ``demo.json`` is written first, so a failing plot never costs the results.
 """
 
 from __future__ import annotations
@@ -93,12 +95,18 @@ def register(sub) -> None:
         "judge verdicts, with judge-rate boxes transferred from the other models, and "
         "compare every estimator with the truth (all human labels).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=XSTEST_MODELS)
-    p.add_argument("--judge", default=DEFAULT_JUDGE, choices=XSTEST_JUDGES)
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=XSTEST_MODELS,
+                   help="the XSTest model whose failure rate is certified (the other "
+                   "models supply the judge-rate boxes)")
+    p.add_argument("--judge", default=DEFAULT_JUDGE, choices=XSTEST_JUDGES,
+                   help="whose verdicts act as the LLM judge: the GPT-4 classifier or the "
+                   "refusal string matcher")
     p.add_argument("--n-labeled", type=int, default=50, help="human labels kept")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed for the labelled subset")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--side", default="two-sided", choices=SIDES)
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="error level: intervals hold with confidence 1 - alpha")
+    p.add_argument("--side", default="two-sided", choices=SIDES,
+                   help="interval kind; 'upper' gives the certificate [0, U]")
     p.add_argument("--out", default="jaxcert-demo", help="output folder (JSON, PNG)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.set_defaults(func=run)
@@ -111,8 +119,11 @@ def run(args) -> int:
     from jaxcert.datasets import load_xstest
     from jaxcert.judge.certify import certify
 
+    from jaxcert.cli._output import prepare_out_dir
+
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
+    out_dir = prepare_out_dir(args.out)  # before any work: a bad --out costs nothing
     data = load_xstest(judge=args.judge)
     target = data.subset(data.model == args.model)
     n_items = len(target)
@@ -144,7 +155,6 @@ def run(args) -> int:
         w(f"cmle active constraints: {', '.join(cm.active) or 'none'}"
           f"{'' if cm.active else ' (the transferred boxes do not bind: cmle = umle here)'}\n")
 
-    os.makedirs(args.out, exist_ok=True)
     payload = {
         "dataset": "xstest", "model": args.model, "judge": args.judge, "n_items": n_items,
         "n_labeled": args.n_labeled, "seed": args.seed, "truth": truth,
@@ -156,18 +166,19 @@ def run(args) -> int:
     for r in payload["results"]:
         r["covers_truth"] = (None if r["estimate"] is None
                              else bool(r["lower"] <= truth <= r["upper"]))
-    json_path = os.path.join(args.out, "demo.json")
+    json_path = os.path.join(out_dir, "demo.json")
     with open(json_path, "w") as fh:
         json.dump(payload, fh, indent=2, allow_nan=False)
     w(f"\nwrote {json_path}\n")
     if not args.no_plot:
         from jaxcert._plotting import forest_plot
 
-        png = os.path.join(args.out, "demo.png")
+        png = os.path.join(out_dir, "demo.png")
         try:
             forest_plot(table.rows, png, truth=truth,
+                        truth_label=f"truth (all {n_items} human labels)",
                         title=f"XSTest {args.model}, judge {args.judge}: {args.n_labeled} "
-                        f"labels + {n_items - args.n_labeled} judge-only")
+                        f"human labels + {n_items - args.n_labeled} judge-only items")
             w(f"wrote {png}\n")
         except ImportError:
             w("note: matplotlib is not installed (pip install 'jaxcert[plot]'); plot skipped\n")
