@@ -1,21 +1,32 @@
 """``jaxcert rare``: end-to-end reports, errors as one line + exit 2, resume through the cache."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 
 import numpy as np
 import pytest
+from rare.fake_openai_server import FakeOpenAIServer
 
+from jaxcert.cli import _rare
 from jaxcert.cli._main import main
 
 SPACE = "gsm-alt:17"  # ~12k valid inputs: enumeration and planted rates are exact and fast
 
 
-def test_synthetic_evaluator_report(tmp_path, capsys):
+def test_synthetic_evaluator_report(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
+    plot = _rare._plot
+
+    def plot_after_report(result, space, path):  # results are saved before the plot
+        assert json.loads((out / "report.json").read_text())["plot"] is None
+        return plot(result, space, path)
+
+    monkeypatch.setattr(_rare, "_plot", plot_after_report)
     rc = main(
         [
             "rare",
@@ -25,6 +36,8 @@ def test_synthetic_evaluator_report(tmp_path, capsys):
             "synthetic",
             "--mass",
             "1e-3",
+            "--score",
+            "logprob",
             "--budget",
             "1200",
             "--out",
@@ -41,13 +54,19 @@ def test_synthetic_evaluator_report(tmp_path, capsys):
     assert rep["truth"] == pytest.approx(1e-3, rel=1e-6)
     assert r["inferences"] <= 1200 and r["budget"] == 1200
     assert 0 <= r["lower"] <= r["estimate"] <= r["upper"] <= 1
-    for k in ("ess", "max_weight", "failures_seen", "reduction", "proposal"):
+    for k in ("ess", "max_weight", "reduction", "proposal"):
         assert k in r
+    ev = rep["evaluator"]
+    assert ev["score"] == "logprob" and ev["cost_per_input"] == 1
+    assert ev["inferences_charged"] == ev["inputs_scored"] == r["inferences"]
+    assert rep["plot"] == "proposal.png"
     assert rep["environment"]["x64"] is True and rep["environment"]["jax"]
     assert rep["config"]["space"] == SPACE and rep["space"]["id"] == SPACE
     assert (out / "report.md").read_text().startswith("# jaxcert rare: gsm-alt:17")
     assert (out / "proposal.png").stat().st_size > 1000
-    assert "report written to" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "report written to" in printed and "inside the reported interval" in printed
+    assert f"{ev['inputs_scored']} inputs scored" in printed
 
 
 @pytest.mark.parametrize(
@@ -69,6 +88,14 @@ def test_synthetic_evaluator_report(tmp_path, capsys):
         (["--space", SPACE, "--alpha", "2"], "alpha"),
         (["--space", SPACE, "--defensive", "0"], "--defensive must be in (0, 1]"),
         (["--space", SPACE, "--mass", "1e-9"], "is below what the corner of this space can carry"),
+        (["--space", SPACE, "--score", "samples:1"], "--score must be 'binary', 'logprob'"),
+        (["--space", SPACE, "--score", "exact"], "--score must be"),
+        (["--space", "synthetic:1e-3:concentrated", "--score", "logprob"], "drop --score"),
+        (["--space", SPACE, "--evaluator", "python:os:getcwd", "--score", "logprob"],
+         "--score applies to --evaluator openai and synthetic"),
+        (["--space", SPACE, "--max-retries", "-1"], "--max-retries must be >= 0"),
+        (["--space", SPACE, "--evaluator", "openai", "--base-url", "http://127.0.0.1:9/v1",
+          "--model", "m", "--score", "samples:4"], "with temperature 0 pays 4 times"),
     ],
 )
 def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, msg):
@@ -124,49 +151,96 @@ def test_python_evaluator_resumes_from_cache(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
 
 
-class _AlwaysZero(BaseHTTPRequestHandler):
-    """Fake OpenAI-compatible server: every reply ends with '#### 0'."""
-
-    requests = 0
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).requests += 1
-        body = json.dumps({"choices": [{"message": {"content": "Thinking...\n#### 0"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
-def test_openai_evaluator_end_to_end_and_resume(tmp_path, capsys):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysZero)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        argv = ["rare", "--space", SPACE, "--evaluator", "openai", "--base-url", url,
-                "--model", "fake", "--budget", "300", "--out", str(tmp_path / "run"), "--quick",
-                "--no-progress"]  # fmt: skip
-        assert main(argv) == 0
-        rep = json.loads((tmp_path / "run" / "report.json").read_text())
-        n = rep["result"]["inferences"]
-        ev = rep["evaluator"]
-        # repeated draws of the same input are answered from the cache within the run too
-        assert _AlwaysZero.requests == ev["requests"] > 0 and ev["requests"] + ev["cache_hits"] == n
-        # answers are positive, so '0' is always wrong: the true rate is 1. At budget 300 the IS
-        # estimate is unbiased but heavy-tailed (20 seeds: mean 0.51 +- 0.22, median 0.03), so the
-        # check is on the certificate, which must cover the truth, and on a finite estimate.
-        assert rep["result"]["upper"] >= 0.999 and np.isfinite(rep["result"]["estimate"])
-        assert rep["result"]["reduction"] == 0.0  # trivial bound: uniform needs no sample
-        assert main(argv) == 0  # resume: every call served from evaluations.jsonl
-        rep2 = json.loads((tmp_path / "run" / "report.json").read_text())
-        assert _AlwaysZero.requests == ev["requests"] and rep2["evaluator"]["requests"] == 0
-        assert rep2["evaluator"]["cache_hits"] == n
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_out_that_is_a_file_fails_before_any_work(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    rc = main(["rare", "--space", SPACE, "--out", str(f), "--budget", "500", "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "exists and is not a directory" in err
+
+
+@pytest.fixture
+def server():
+    s = FakeOpenAIServer()
+    yield s
+    s.close()
+
+
+def _openai_argv(url, out, *extra):
+    return ["rare", "--space", SPACE, "--evaluator", "openai", "--base-url", url,
+            "--model", "fake", "--budget", "300", "--out", str(out), "--quick", "--no-progress",
+            "--backoff", "0", *extra]  # fmt: skip
+
+
+def test_openai_evaluator_end_to_end_and_resume(tmp_path, server, capsys):
+    argv = _openai_argv(server.url, tmp_path / "run")
+    assert main(argv) == 0
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    n, ev = rep["result"]["inferences"], rep["evaluator"]
+    # repeated draws of one input are answered once: requests = distinct inputs
+    assert server.total() == ev["requests"] == len(server.count) > 0
+    assert ev["requests"] + ev["cache_hits"] == n and max(server.count.values()) == 1
+    # '#### 0' is always wrong (answers are positive): the true rate is 1, and the
+    # certificate must cover it
+    assert rep["result"]["upper"] >= 0.999 and np.isfinite(rep["result"]["estimate"])
+    assert main(argv) == 0  # resume: every call served from evaluations.jsonl
+    rep2 = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert server.total() == ev["requests"] and rep2["evaluator"]["requests"] == 0
+    assert rep2["evaluator"]["cache_hits"] == n
     capsys.readouterr()
+
+
+def test_openai_logprob_score_end_to_end(tmp_path, server, capsys):
+    assert main(_openai_argv(server.url, tmp_path / "run", "--score", "logprob")) == 0
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    ev = rep["evaluator"]
+    assert ev["score"] == "logprob" and server.paths["/v1/completions"] == server.total()
+    assert max(server.count.values()) == 1
+    # the fake server's answer log-probability is -0.1 per digit: scores are graded, in (0, 1)
+    assert 0 < ev["failure_score_sum"] < ev["inputs_scored"]
+    capsys.readouterr()
+
+
+def test_logprob_on_a_server_without_prompt_logprobs_is_one_line(tmp_path, capsys):
+    s = FakeOpenAIServer(logprobs_mode="generated")
+    try:
+        rc = main(_openai_argv(s.url, tmp_path / "run", "--score", "logprob"))
+    finally:
+        s.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "no prompt log-probabilities" in err
+    assert s.total() == 1
+
+
+def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path):
+    server = FakeOpenAIServer(delay=0.2)
+    out = tmp_path / "run"
+    argv = _openai_argv(server.url, out, "--concurrency", "2")
+    try:
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        proc = subprocess.Popen([sys.executable, "-m", "jaxcert", *argv[:]], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        while server.total() < 6 and time.monotonic() - t0 < 120 and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        t_int = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - t_int
+        assert proc.returncode == 130 and "interrupted" in err, err
+        assert elapsed < 3.0  # queued requests cancelled, not sent
+        sent = server.total()
+        time.sleep(0.5)
+        assert server.total() == sent  # nothing is sent after the exit
+        cached = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
+        assert len(cached) == sent and all(r["status"] == "ok" for r in cached)
+        server.delay = 0.0
+        assert main(argv) == 0  # resume to the end: no input asked twice over both runs
+        assert max(server.count.values()) == 1
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["evaluator"]["cache_hits"] >= sent
+    finally:
+        server.close()

@@ -7,9 +7,14 @@ Examples::
     jaxcert rare --space gsm-alt:17 --evaluator openai --base-url http://localhost:8000/v1 \\
         --model qwen2.5-math-7b --budget 3000 --out runs/qwen
 
-Writes ``report.json``, ``report.md`` and ``proposal.png`` into ``--out``. Model calls
-of the ``openai`` and ``python:`` evaluators are cached in ``--out/evaluations.jsonl``:
-re-running with the same ``--out`` (and seed) resumes without paying twice.
+Writes ``report.json`` and ``report.md`` into ``--out`` (then ``proposal.png``, the
+learned proposal over each variable's values). Model calls of the ``openai`` and
+``python:`` evaluators are cached in ``--out/evaluations.jsonl``: re-running with the same
+``--out`` (and seed) resumes without paying twice, and Ctrl-C stops sending at once
+(exit 130, every answer received kept). ``--score`` picks the failure signal:
+``binary`` (one answer, right or wrong), ``samples:K`` (wrong fraction of K sampled
+answers, charged K inferences) or ``logprob`` (1 - P(reference answer) by teacher
+forcing; needs a server returning prompt log-probabilities, e.g. vLLM).
 """
 
 from __future__ import annotations
@@ -52,16 +57,24 @@ def register(sub) -> None:
         "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
     )
     p.add_argument("--model", default=None, help="model name for --evaluator openai")
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai)")
     p.add_argument(
-        "--samples", type=int, default=1, help="answers per input (failure = wrong fraction)"
+        "--score",
+        default=None,
+        help="failure signal: binary (default) | samples:K | logprob (openai and synthetic)",
     )
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (default 0; samples:K needs > 0)")
+    p.add_argument("--max-tokens", type=int, default=None, help="answer length limit (openai)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="retries of a failed request (timeouts, HTTP 429/5xx; default 3)")
+    p.add_argument("--backoff", type=float, default=1.0,
+                   help="base seconds of the exponential backoff between retries (default 1)")
     p.add_argument("--budget", type=int, default=20_000, help="model calls (training + estimation)")
     p.add_argument("--out", required=True, help="output directory (created; reused for resume)")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05, help="error level (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--defensive", type=float, default=0.1, help="defensive mixture weight l (weights <= 1/l)"
     )
@@ -80,7 +93,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _build(args, key):
+def _build(args, key, mode):
     """Returns (space, evaluate, truth, extra) for the command-line choices."""
     from jaxcert.rare import evaluators as ev
     from jaxcert.rare._cache import EvalCache
@@ -101,6 +114,8 @@ def _build(args, key):
             raise ValueError(
                 "--space synthetic:... has no question text: use --evaluator synthetic"
             )
+        if args.score is not None:
+            raise ValueError("--space synthetic:... has a fixed graded landscape: drop --score")
         sizes = (10,) * (5 if args.quick else 6)
         land = planted_landscape(key, sizes, mass, conc or "concentrated")
         return ProductSpace(sizes), landscape_evaluator(land), float(landscape_mu(land)), {}
@@ -113,9 +128,13 @@ def _build(args, key):
 
     space = load_template(args.space, max_inputs=_QUICK_MAX_INPUTS if args.quick else 2_000_000)
     if args.evaluator == "synthetic":
-        evaluate, mu = ev.planted_corner_evaluator(space, args.mass)
+        evaluate, mu = ev.planted_corner_evaluator(space, args.mass, score=str(mode),
+                                                   seed=args.seed)
         return space, evaluate, mu, {"planted_lambda": evaluate.lam}
     if args.evaluator.startswith("python:"):
+        if args.score is not None:
+            raise ValueError("--score applies to --evaluator openai and synthetic; a python "
+                             "evaluator returns its own failure scores")
         mod_name, _, fn_name = args.evaluator[7:].partition(":")
         if not mod_name or not fn_name:
             raise ValueError(f"--evaluator python:module:function expected; got {args.evaluator!r}")
@@ -131,24 +150,43 @@ def _build(args, key):
         wrapped = ev.cached_evaluator(
             ev.python_evaluator(inner, d=space.d), cache, args.evaluator, space.id
         )
-        return space, wrapped, None, {"cache": cache, "wrapped": wrapped}
+        return space, wrapped, None, {"wrapped": wrapped}
     if args.evaluator == "openai":
+        from jaxcert.rare.endpoints import OpenAIEvaluator
+
         if not args.base_url or not args.model:
             raise ValueError("--evaluator openai needs --base-url and --model")
-        o = ev.OpenAIChatEvaluator(
-            space,
-            args.base_url,
-            args.model,
-            concurrency=args.concurrency,
-            timeout=args.timeout,
-            samples_per_input=args.samples,
-            temperature=args.temperature,
-            cache_dir=args.out,
+        o = OpenAIEvaluator(
+            space, args.base_url, args.model, score=mode, concurrency=args.concurrency,
+            timeout=args.timeout, max_retries=args.max_retries, backoff=args.backoff,
+            temperature=args.temperature or 0.0, max_tokens=args.max_tokens,
+            cache_dir=args.out, progress=not args.no_progress,
         )
         return space, o, None, {"openai": o}
     raise ValueError(
         f"--evaluator must be synthetic, python:module:function or openai; got {args.evaluator!r}"
     )
+
+
+class _Meter:
+    """Counts what the estimation asked of the evaluator (inputs, cost, failure-score sum)."""
+
+    def __init__(self, evaluate):
+        self.evaluate, self.cost_per_input = evaluate, getattr(evaluate, "cost_per_input", 1)
+        self.inputs, self.score_sum, self.failed_inputs = 0, 0.0, 0
+
+    def __call__(self, X):
+        out = self.evaluate(X)
+        f = np.asarray(out, dtype=np.float64)
+        self.inputs += f.size
+        self.score_sum += float(np.sum(f))
+        self.failed_inputs += int(np.sum(f > 0))
+        return out
+
+    def summary(self) -> dict:
+        return {"inputs_scored": self.inputs, "cost_per_input": self.cost_per_input,
+                "inferences_charged": self.inputs * self.cost_per_input,
+                "failure_score_sum": self.score_sum, "inputs_with_failure": self.failed_inputs}
 
 
 def _clean(obj):
@@ -168,6 +206,10 @@ def _clean(obj):
     return str(obj)
 
 
+def _tick_label(v: float) -> str:
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-9 and abs(v) < 1e6 else f"{v:.3g}"
+
+
 def _plot(result, space, path) -> str | None:
     try:
         import matplotlib
@@ -177,16 +219,22 @@ def _plot(result, space, path) -> str | None:
     except ImportError:
         return "matplotlib is not installed: proposal plot skipped (pip install jaxcert[plot])"
     probs, mask = np.asarray(result.proposal.probs), np.asarray(result.proposal.mask)
+    grids = getattr(space, "grids", None)  # template spaces: the value of each category
     d = probs.shape[0]
     fig, axes = plt.subplots(d, 1, figsize=(7, 1.6 * d + 0.6), squeeze=False)
     for j, ax in enumerate(axes[:, 0]):
         p = probs[j][mask[j]]
-        ax.bar(np.arange(p.size), p, width=1.0, color="tab:blue", label="CE proposal")
+        pos = np.arange(p.size)
+        ax.bar(pos, p, width=1.0, color="tab:blue", label="CE proposal")
         ax.axhline(1.0 / p.size, color="tab:red", lw=1, ls="--", label="nominal (uniform)")
+        ticks = np.unique(np.linspace(0, p.size - 1, min(p.size, 8)).round().astype(int))
+        ax.set_xticks(ticks)
+        if grids is not None:
+            ax.set_xticklabels([_tick_label(float(grids[j][t])) for t in ticks])
         ax.set_ylabel(space.names[j][:18], fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=7, loc="upper left")
-    axes[-1, 0].set_xlabel("category index")
+    axes[-1, 0].set_xlabel("variable value" if grids is not None else "category (no values)")
     fig.suptitle("Learned proposal vs nominal, per variable", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -194,39 +242,57 @@ def _plot(result, space, path) -> str | None:
     return None
 
 
+_MD_ROWS = (("estimate", "estimate"), ("lower", "lower"), ("upper", "upper"),
+            ("inferences (training included)", "inferences"), ("budget", "budget"),
+            ("uniform samples needed for the same bound", "uniform_needed"),
+            ("reduction", "reduction"), ("ESS", "ess"), ("max weight", "max_weight"),
+            ("uniform draws", "uniform_draws"), ("upper end set by", "certificate"),
+            ("unreliable", "unreliable"))
+_MD_EVALUATOR = (("score", "score"), ("inputs scored", "inputs_scored"),
+                 ("inferences charged", "inferences_charged"),
+                 ("failure-score sum", "failure_score_sum"),
+                 ("inputs with a failure score > 0", "inputs_with_failure"),
+                 ("requests sent", "requests"), ("cache hits", "cache_hits"))
+
+
 def _markdown(report) -> str:
-    r = report["result"]
-    rows = [
-        ("estimate", r["estimate"]),
-        ("lower", r["lower"]),
-        ("upper", r["upper"]),
-        ("alpha / side / bound", f"{r['alpha']} / {r['side']} / {r['bound']}"),
-        ("inferences (training included)", r["inferences"]),
-        ("budget", r["budget"]),
-        ("uniform samples needed for the same bound", r["uniform_needed"]),
-        ("reduction", r["reduction"]),
-        ("ESS", r["ess"]),
-        ("max weight", r["max_weight"]),
-        ("failures seen", r["failures_seen"]),
-        ("uniform draws / their failures", f"{r.get('uniform_draws', 0)} / {r.get('uniform_failures', 0)}"),
-        ("upper end set by", r.get("certificate", "importance")),
-        ("true failure rate (synthetic)", report.get("truth")),
-    ]
-    lines = [
-        f"# jaxcert rare: {report['config']['space']}",
-        "",
-        "| quantity | value |",
-        "|---|---|",
-    ] + [f"| {k} | {v} |" for k, v in rows]
-    lines += [
-        "",
-        f"jax {report['environment']['jax']}, x64 {report['environment']['x64']}, "
-        f"device {report['environment']['device']}, {report['environment']['date']}",
-    ]
-    lines += [f"- note: {n}" for n in r.get("notes", []) + report.get("notes", [])]
+    r, ev = report["result"], report["evaluator"]
+    rows = [("alpha / side / bound", f"{r['alpha']} / {r['side']} / {r['bound']}")]
+    rows += [(label, r[k]) for label, k in _MD_ROWS if k in r]
+    rows += [(label, ev[k]) for label, k in _MD_EVALUATOR if k in ev]
+    rows.append(("true failure rate (synthetic)", report.get("truth")))
+    lines = [f"# jaxcert rare: {report['config']['space']}", "", "| quantity | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    env = report["environment"]
+    lines += ["", f"jax {env['jax']}, x64 {env['x64']}, device {env['device']}, {env['date']}"]
+    lines += [f"- note: {n}" for n in list(r.get("notes", [])) + report.get("notes", [])]
     if report.get("plot"):
         lines += ["", f"![proposal]({report['plot']})"]
     return "\n".join(lines) + "\n"
+
+
+def _write_reports(report, out) -> None:
+    with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write(_markdown(report))
+
+
+def _summary_lines(report) -> list[str]:
+    """What the evaluator saw, in words that hold for graded scores too."""
+    ev, r = report["evaluator"], report["result"]
+    lines = [
+        f"  evaluator {ev['kind']}, score {ev['score']}: {ev['inputs_scored']} inputs scored, "
+        f"{ev['inferences_charged']} inferences charged ({ev['cost_per_input']} per input), "
+        f"failure-score sum {ev['failure_score_sum']:.4g} over {ev['inputs_with_failure']} "
+        "inputs with a score > 0"
+    ]
+    if report.get("truth") is not None:
+        t = report["truth"]
+        inside = r["lower"] <= t <= r["upper"]
+        lines.append(f"  true failure rate (planted): {t:.4g} "
+                     f"({'inside' if inside else 'OUTSIDE'} the reported interval)")
+    return lines
 
 
 def run(args) -> int:
@@ -235,22 +301,31 @@ def run(args) -> int:
 
     from jaxcert import __version__
     from jaxcert._validate import check_alpha
+    from jaxcert.cli._output import prepare_out_dir
     from jaxcert.rare.estimate import estimate
+    from jaxcert.rare.scoring import parse_score
 
     if args.budget < 2:
         raise ValueError(f"--budget must be >= 2; got {args.budget}")
     check_alpha(args.alpha)
     if not 0 < args.defensive <= 1:
         raise ValueError(f"--defensive must be in (0, 1]; got {args.defensive}")
+    if args.max_retries < 0 or not args.backoff >= 0:
+        raise ValueError("--max-retries must be >= 0 and --backoff >= 0")
+    try:
+        mode = parse_score(args.score if args.score is not None else "binary")
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
     if args.quick:
         args.budget = min(args.budget, 4000)
-    os.makedirs(args.out, exist_ok=True)
+    prepare_out_dir(args.out)
     key_space, key_est = jax.random.split(jax.random.key(args.seed))
-    space, evaluate, truth, extra = _build(args, key_space)
+    space, evaluate, truth, extra = _build(args, key_space, mode)
+    meter = _Meter(evaluate)
     result = estimate(
         key_est,
         space,
-        evaluate,
+        meter,
         args.budget,
         alpha=args.alpha,
         defensive=args.defensive,
@@ -258,11 +333,10 @@ def run(args) -> int:
         progress=not args.no_progress,
         uniform_check=not args.no_uniform_check,
     )
-    notes = []
-    plot_note = _plot(result, space, os.path.join(args.out, "proposal.png"))
-    if plot_note:
-        notes.append(plot_note)
-    evaluator = {"kind": args.evaluator}
+    score = str(mode) if args.score is not None or "openai" in extra or "planted_lambda" in extra \
+        else ("graded landscape" if args.space.startswith("synthetic") else "the function's")
+    evaluator = {"kind": args.evaluator, "score": score}
+    evaluator.update(meter.summary())
     if "openai" in extra:
         evaluator.update(extra["openai"].summary())
     if "wrapped" in extra:
@@ -282,16 +356,17 @@ def run(args) -> int:
             "python": platform.python_version(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
-        "plot": None if plot_note else "proposal.png",
-        "notes": notes,
+        "plot": None,
+        "notes": [],
     }
     report = _clean(report)
-    with open(os.path.join(args.out, "report.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(args.out, "report.md"), "w", encoding="utf-8") as f:
-        f.write(_markdown(report))
+    _write_reports(report, args.out)  # results first: the plot is optional
+    plot_note = _plot(result, space, os.path.join(args.out, "proposal.png"))
+    report["plot"] = None if plot_note else "proposal.png"
+    if plot_note:
+        report["notes"].append(plot_note)
+    _write_reports(report, args.out)
     print(result)
-    if truth is not None:
-        print(f"  true failure rate (planted): {truth:.4g}")
+    print("\n".join(_summary_lines(report)))
     print(f"report written to {os.path.join(args.out, 'report.json')}", file=sys.stdout)
     return 0

@@ -26,16 +26,15 @@ from jaxcert.rare.space import ProductSpace, ValidFraction
 from jaxcert.rare.synthetic import Landscape, landscape_evaluator, landscape_mu, landscape_score, planted_landscape
 
 # --- templates / evaluators (owned by the templates engineer) -------------------------
+from jaxcert.rare.endpoints import DEFAULT_SYSTEM_PROMPT, OpenAIEvaluator  # noqa: E402
 from jaxcert.rare.evaluators import (  # noqa: E402
-    DEFAULT_SYSTEM_PROMPT,
     EvaluationError,
-    OpenAIChatEvaluator,
     cached_evaluator,
-    extract_answer,
     planted_corner_evaluator,
     planted_evaluator,
     python_evaluator,
 )
+from jaxcert.rare.scoring import ScoreMode, extract_answer, parse_score  # noqa: E402
 from jaxcert.rare.templates import (  # noqa: E402
     TemplateSpace,
     combine_estimates,
@@ -91,7 +90,9 @@ __all__ = [
     "load_gsm_alt",
     "load_all",
     "combine_estimates",
-    "OpenAIChatEvaluator",
+    "OpenAIEvaluator",
+    "ScoreMode",
+    "parse_score",
     "python_evaluator",
     "cached_evaluator",
     "planted_evaluator",
