@@ -38,6 +38,7 @@ from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.counts import Counts
 from jaxcert.judge import solver as _s
+from jaxcert.judge._kkt_newton import newton_solve, start_point
 from jaxcert.judge.likelihood import _nll_derivs, fisher_information
 
 __all__ = ["profile_loglik", "profile_interval", "profile_lr", "lr_bound", "wald_interval",
@@ -55,7 +56,7 @@ def _inner(c, sb, fb, t, x0):
     lo = jnp.array([t, sb[0], fb[0]])
     hi = jnp.array([t, sb[1], fb[1]])
     x0 = jnp.clip(x0.at[0].set(t), lo, hi)
-    x, f, _, _, kkt = _s.newton_solve(c, lo, hi, x0, _INNER_STEPS, _INNER_TOL)
+    x, f, _, _, kkt = newton_solve(c, lo, hi, x0, _INNER_STEPS, _INNER_TOL)
     _, g, _ = _nll_derivs(c, x, 1.0)
     lp = jnp.where(jnp.isfinite(f), -f, -jnp.inf)
     return lp, -g[0], x, kkt <= _INNER_OK
@@ -255,7 +256,7 @@ def profile_loglik(theta, counts: Counts, tpr_bounds=None, fpr_bounds=None) -> j
 
 @jax.jit
 def _profile_loglik_jit(t, c, sb, fb):
-    fn = lambda t1, c1, s1, f1: _inner(c1, s1, f1, t1, _s.start_point(c1, 0.0, 1.0))[0]  # noqa: E731
+    fn = lambda t1, c1, s1, f1: _inner(c1, s1, f1, t1, start_point(c1, 0.0, 1.0))[0]  # noqa: E731
     return jax.vmap(fn)(t, c, sb, fb)
 
 

@@ -1,0 +1,204 @@
+"""Exact constrained MLE by enumerating the KKT candidates (no iterations).
+
+With ``q = a + b`` (judge-positive rate), ``u = a / q = P(Y=1 | J=1)`` and
+``v = (theta - a) / (1 - q) = P(Y=1 | J=0)`` the log-likelihood separates into three
+binomials (methods.md, "Closed form")::
+
+    K1 log q + K0 log(1-q) + n11 log u + n01 log(1-u) + n10 log v + n00 log(1-v)
+
+with ``K1 = n11 + n01 + m1`` and ``K0 = n10 + n00 + m0``, and the box is
+``logit s = log u + logit q - log v`` and ``logit r = log(1-u) + logit q - log(1-v)``
+between their bounds. The problem is concave in ``(theta, a, b)``, so its maximum is
+the stationary point of the sub-problem of its active set. Candidates:
+
+* interior: the closed-form UMLE ``q = K1/K, u = n11/n.1, v = n10/n.0`` (when a
+  calibration column is empty, ``u`` or ``v`` is free: the midpoint of the values that
+  keep ``(s, r)`` in the box);
+* the face ``s = s0`` (``r`` free): with multiplier ``l``, ``q = (K1 - l)/K``,
+  ``u = (n11 - l)/(n.1 - l)``, ``v = (n10 + l)/(n.0 + l)`` and ``l`` the middle root of
+  the monic cubic ``(1-s0)(n11-l)(K1-l)(n.0+l) - s0(n10+l)(K0+l)(n.1-l)`` (its other
+  roots lie outside ``[-n10, n11]``); the face ``r = r0`` is the same with
+  ``(n01, n00)`` and ``(1-u, 1-v)``. One of ``u, v`` is then taken from the face
+  equation, so that an empty cell (a root at the end of the bracket, where ``u`` or
+  ``v`` is free) gives the right point;
+* the corners ``(s0, r0)``: ``theta`` is the middle root in [0, 1] of a cubic (the
+  stationarity condition times ``theta (1-theta) q (1-q)``);
+* ``theta = 0`` and ``theta = 1``: binomial closed forms.
+
+Every candidate is clipped into the box (a feasible point, so a wrong candidate can
+only lose the comparison) and the one with the largest log-likelihood is returned.
+Cubic roots: Viete's trigonometric formula (or a quadratic when the leading
+coefficient vanishes), then a fixed number of bracket-guarded Newton steps on the
+polynomial. Every lane does the same work: vmapped batches cost the same per lane.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxcert.counts import Counts
+from jaxcert.judge.likelihood import loglik
+
+__all__ = ["exact_solve", "middle_root"]
+
+NUM_POLISH = 3  # bracket-guarded Newton steps on each cubic
+
+
+def _sdiv(num, den, default=0.0):
+    ok = den != 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), default)
+
+
+def _cubic(c, x):
+    c3, c2, c1, c0 = c
+    return ((c3 * x + c2) * x + c1) * x + c0, (3.0 * c3 * x + 2.0 * c2) * x + c1
+
+
+def middle_root(c, lo, hi, num_polish=NUM_POLISH):
+    """Root in ``[lo, hi]`` of ``c3 x^3 + c2 x^2 + c1 x + c0`` given ``P(lo) >= 0 >= P(hi)``.
+
+    ``c3 >= 0``; with ``c3 > 0`` the other two roots lie outside the bracket, so this
+    is the middle one (Viete); with ``c3 ~ 0`` the quadratic's root in the bracket is
+    used as the start. Then ``num_polish`` bracket-guarded Newton steps.
+    """
+    c3, c2, c1, c0 = c
+    a2, a1, a0 = _sdiv(c2, c3), _sdiv(c1, c3), _sdiv(c0, c3)
+    p = a1 - a2 * a2 / 3.0
+    qq = (2.0 * a2 * a2 * a2 / 27.0 - a2 * a1 / 3.0) + a0
+    m = jnp.sqrt(jnp.maximum(-p / 3.0, 0.0))
+    arg = jnp.clip(_sdiv(-qq, 2.0 * m * m * m), -1.0, 1.0)
+    x_v = 2.0 * m * jnp.cos(jnp.arccos(arg) / 3.0 - 2.0 * jnp.pi / 3.0) - a2 / 3.0
+    # Quadratic / linear start (small leading coefficient: Viete cancels there).
+    disc = jnp.sqrt(jnp.maximum(c1 * c1 - 4.0 * c2 * c0, 0.0))
+    w = -0.5 * (c1 + jnp.where(c1 >= 0, disc, -disc))
+    r1, r2 = _sdiv(w, c2, jnp.inf), _sdiv(c0, w, 0.5 * (lo + hi))
+    mid = 0.5 * (lo + hi)
+    x_q = jnp.where(jnp.abs(r1 - mid) < jnp.abs(r2 - mid), r1, r2)
+    x_v, x_q = jnp.clip(x_v, lo, hi), jnp.clip(x_q, lo, hi)
+    x_v = jnp.where(jnp.isfinite(x_v), x_v, mid)
+    x_q = jnp.where(jnp.isfinite(x_q), x_q, mid)
+    x = jnp.where(jnp.abs(_cubic(c, x_v)[0]) <= jnp.abs(_cubic(c, x_q)[0]), x_v, x_q)
+    for _ in range(num_polish):
+        f, df = _cubic(c, x)
+        lo = jnp.where(f > 0, x, lo)
+        hi = jnp.where(f < 0, x, hi)
+        xn = x - _sdiv(f, df, jnp.inf)
+        good = jnp.isfinite(xn) & (xn >= lo) & (xn <= hi)
+        x = jnp.where(f == 0, x, jnp.where(good, xn, 0.5 * (lo + hi)))
+    return x
+
+
+def _face(p1, p0, n1c, n0c, k1, k0, c0):
+    """Face where logit of the constrained rate is ``c0``: returns ``(x, y, q)``.
+
+    ``p1, p0`` are the cells of the face (``n11, n10`` for TPR, ``n01, n00`` for FPR);
+    ``x`` is ``u`` (TPR) or ``1-u`` (FPR), ``y`` is ``v`` or ``1-v``.
+    """
+    k = k1 + k0
+    e1, e0 = 1.0 - c0, c0
+    coef = (
+        jnp.ones_like(c0),
+        e1 * (n0c - p1 - k1) - e0 * (n1c - p0 - k0),
+        e1 * (p1 * k1 - n0c * (p1 + k1)) - e0 * (n1c * (p0 + k0) - p0 * k0),
+        e1 * p1 * k1 * n0c - e0 * n1c * p0 * k0,
+    )
+    lo, hi = -p0, p1
+    lam = middle_root(coef, lo, hi)
+    q = _sdiv(k1 - lam, k, 0.5)
+    xf = jnp.clip(_sdiv(p1 - lam, n1c - lam, 1.0), 0.0, 1.0)
+    yf = jnp.clip(_sdiv(p0 + lam, n0c + lam, 1.0), 0.0, 1.0)
+    # Face equation (1 - c0) x q = c0 y (1 - q): the variable nearer its free end
+    # (an empty cell makes it free there) is taken from it.
+    x_eq = jnp.clip(_sdiv(e0 * yf * (1.0 - q), e1 * q, 1.0), 0.0, 1.0)
+    y_eq = jnp.clip(_sdiv(e1 * xf * q, e0 * (1.0 - q), 1.0), 0.0, 1.0)
+    near_hi = hi - lam <= lam - lo
+    return jnp.where(near_hi, x_eq, xf), jnp.where(near_hi, yf, y_eq), q
+
+
+def _to_tsr(q, u, v):
+    t = u * q + v * (1.0 - q)
+    return t, _sdiv(u * q, t, 1.0), _sdiv((1.0 - u) * q, 1.0 - t, 0.0)
+
+
+def _odds(p):
+    return jnp.where(p < 1.0, p / jnp.where(p < 1.0, 1.0 - p, 1.0), 1e300)
+
+
+def _free_mid(lower, upper):
+    lo = jnp.maximum(jnp.max(jnp.stack(lower)), 0.0)
+    hi = jnp.minimum(jnp.min(jnp.stack(upper)), 1.0)
+    return 0.5 * (lo + hi)
+
+
+def _interior(c, sb, fb):
+    n11, n10, n01, n00, m1, m0 = c
+    n1c, n0c = n11 + n01, n10 + n00
+    k1, k0 = n1c + m1, n0c + m0
+    q = _sdiv(k1, k1 + k0, 0.5)
+    u = _sdiv(n11, n1c, 0.5)
+    v = _sdiv(n10, n0c, 0.5)
+    qs, qr = jnp.maximum(q, 1e-300), jnp.maximum(1.0 - q, 1e-300)
+    # Empty J=1 column: u is free; s increases and r decreases with u.
+    u_free = _free_mid(
+        [_odds(sb[0]) * v * qr / qs, 1.0 - (1.0 - v) * qr * _odds(fb[1]) / qs],
+        [_odds(sb[1]) * v * qr / qs, 1.0 - (1.0 - v) * qr * _odds(fb[0]) / qs])
+    u = jnp.where(n1c > 0, u, u_free)
+    # Empty J=0 column: v is free; s decreases and r increases with v.
+    v_free = _free_mid(
+        [u * qs / (_odds(sb[1]) * qr), 1.0 - (1.0 - u) * qs / (_odds(fb[0]) * qr)],
+        [u * qs / (_odds(sb[0]) * qr), 1.0 - (1.0 - u) * qs / (_odds(fb[1]) * qr)])
+    v = jnp.where(n0c > 0, v, v_free)
+    return _to_tsr(q, u, v)
+
+
+def _corner(c, s0, r0):
+    n11, n10, n01, n00, m1, m0 = c
+    n1, n = n11 + n10, n11 + n10 + n01 + n00
+    d, nn = s0 - r0, m1 + m0
+    q0, q1, q2 = r0 * (1.0 - r0), d * (1.0 - 2.0 * r0), -d * d
+    e0, e1 = m1 * (1.0 - r0) - m0 * r0, -nn * d
+    coef = (-n * q2 - d * e1, n1 * q2 - n * q1 + d * (e1 - e0), n1 * q1 - n * q0 + d * e0,
+            n1 * q0)
+    return middle_root(coef, jnp.zeros_like(d), jnp.ones_like(d))
+
+
+def candidates(c, sb, fb):
+    """All KKT candidates of one problem, shape (11, 3), before clipping into the box."""
+    n11, n10, n01, n00, m1, m0 = c
+    n1c, n0c = n11 + n01, n10 + n00
+    k1, k0 = n1c + m1, n0c + m0
+    rows = [jnp.stack(_interior(c, sb, fb))]
+    for s0 in (sb[0], sb[1]):
+        x, y, q = _face(n11, n10, n1c, n0c, k1, k0, s0)
+        t, _, r = _to_tsr(q, x, y)
+        rows.append(jnp.stack([t, s0, r]))
+    for r0 in (fb[0], fb[1]):
+        x, y, q = _face(n01, n00, n1c, n0c, k1, k0, r0)
+        t, s, _ = _to_tsr(q, 1.0 - x, 1.0 - y)
+        rows.append(jnp.stack([t, s, r0]))
+    for s0 in (sb[0], sb[1]):
+        for r0 in (fb[0], fb[1]):
+            rows.append(jnp.stack([_corner(c, s0, r0), s0, r0]))
+    n0, n1, nn = n01 + n00, n11 + n10, m1 + m0
+    rows.append(jnp.stack([0.0 * n1, sb[1], _sdiv(n01 + m1, n0 + nn, fb[0])]))
+    rows.append(jnp.stack([1.0 + 0.0 * n1, _sdiv(n11 + m1, n1 + nn, sb[1]), fb[0]]))
+    return jnp.stack(rows)
+
+
+def exact_solve(c, lo, hi):
+    """Global maximiser of the log-likelihood over the box ``[lo, hi]`` in (theta, s, r).
+
+    Args:
+      c: (6,) counts ``(n11, n10, n01, n00, m1, m0)``, trusted (finite, >= 0).
+      lo, hi: (3,) box, trusted (``lo <= hi`` inside [0, 1]).
+
+    Returns:
+      ``(x, nll)``: the maximiser (3,) and its negative log-likelihood (``inf`` when
+      every point of the box has probability zero).
+    """
+    cand = candidates(c, jnp.stack([lo[1], hi[1]]), jnp.stack([lo[2], hi[2]]))
+    cand = jnp.clip(jnp.where(jnp.isnan(cand), lo, cand), lo, hi)
+    ll = loglik(cand[:, 0], cand[:, 1], cand[:, 2], Counts(*(c[i] for i in range(6))))
+    ll = jnp.where(jnp.isnan(ll), -jnp.inf, ll)
+    best = jnp.argmax(ll)
+    return cand[best], -ll[best]
