@@ -21,7 +21,7 @@ HTTP 429/5xx, bodies that are not JSON or lack the answer field) are retried
 status ``"error"`` (not final), the rest of the batch completes and is cached, and then
 :class:`~jaxcert.rare.evaluators.EvaluationError` (a ``ValueError``) is raised. A re-run
 resumes from the cache and retries only the failed calls. Ctrl-C cancels every queued
-request at once (see :mod:`jaxcert.rare._dispatch`); completed calls are already on disk.
+request at once (see :mod:`jaxcert.rare._transport`); completed calls are already on disk.
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ from collections import Counter
 import numpy as np
 
 from jaxcert.rare._cache import EvalCache, cache_key, endpoint_namespace
-from jaxcert.rare._dispatch import RequestPool
-from jaxcert.rare._http import Permanent, Transient, post_json, post_with_retries
+from jaxcert.rare._transport import (
+    Permanent,
+    RequestPool,
+    Transient,
+    post_json,
+    post_with_retries,
+)
 from jaxcert.rare.evaluators import EvaluationError, check_inputs
 from jaxcert.rare.scoring import (
     MalformedReply,
