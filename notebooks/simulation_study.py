@@ -44,7 +44,7 @@ from scipy import stats  # noqa: E402
 import jaxcert  # noqa: F401,E402  (enables float64)
 from jaxcert.sim import product_grid, run_sweep  # noqa: E402
 from jaxcert.sim.plan import format_plan, plan_sample_size  # noqa: E402
-from jaxcert.sim.results import read_table  # noqa: E402
+from jaxcert.sim.results import read_columns  # noqa: E402
 
 QUICK = os.environ.get("JAXCERT_QUICK", "") == "1"
 REPLICATES = 200 if QUICK else 2000
@@ -174,7 +174,7 @@ while not (root / "benchmarks").exists() and root != root.parent:
     root = root.parent
 run_dir = root / "benchmarks" / "results" / "reproduce_cmle"
 if (run_dir / "results.csv").exists():
-    full = read_table(str(run_dir))
+    full = read_columns(str(run_dir))  # NumPy columns (read_table gives a DataFrame)
     cm, pp = full["estimator"] == "cmle_profile", full["estimator"] == "ppi_plusplus"
     ratio = full["rmse"][cm] / full["rmse"][pp]  # same scenario order for each estimator
     boxes = full["box"][cm]

@@ -113,3 +113,103 @@ def test_plan_success_json_human_only_matches_scipy(capsys):
     assert np.all((0 <= p) & (p <= 1)) and p[-1] > p[0]
     n_ppi = out["n_required"]["ppi"]
     assert out["savings"]["ppi"] == (None if n_ppi is None else first - n_ppi)
+
+
+def _one_line(capsys, *keys):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jaxcert: error:"), err
+    for k in keys:
+        assert k in err, err
+    return err
+
+
+def test_shard_and_merge_equal_one_run(tmp_path, capsys):
+    cfg = _write(tmp_path, GOOD.replace("replicates = 32", "replicates = 50"))
+    one, a, b, m = (str(tmp_path / d) for d in ("one", "a", "b", "m"))
+    assert main(["sweep", cfg, "--out", one, "--no-progress"]) == 0
+    assert main(["sweep", cfg, "--out", a, "--shard", "0/2", "--no-progress"]) == 0
+    assert "shard 0/2" in capsys.readouterr().out and not os.path.exists(f"{a}/results.csv")
+    assert main(["sweep", cfg, "--out", b, "--shard", "1/2", "--no-progress"]) == 0
+    assert json.loads(_read(f"{b}/run.json"))["shard"] == "1/2"
+    assert main(["sweep", "merge", a, b, "--out", m]) == 0
+    assert "merged 2 directories" in capsys.readouterr().out
+    assert _read(f"{m}/results.csv") == _read(f"{one}/results.csv")
+    # user errors: one line, exit 2
+    assert main(["sweep", "merge", a, "--out", str(tmp_path / "m2")]) == 2
+    _one_line(capsys, "chunks are missing", "shard(s) 1/2 not given")
+    other = _write(tmp_path, GOOD.replace("seed = 3", "seed = 4"), "other.toml")
+    assert main(["sweep", other, "--out", str(tmp_path / "x"), "--shard", "1/2",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "merge", a, str(tmp_path / "x"), "--out", str(tmp_path / "m3")]) == 2
+    _one_line(capsys, "holds a different study", "merge only shards of one config")
+    assert main(["sweep", "merge", "--out", str(tmp_path / "m4")]) == 2
+    _one_line(capsys, "needs at least one shard directory")
+    assert main(["sweep", "merge", a, b, "--out", str(tmp_path / "m5"), "--shard", "0/2"]) == 2
+    _one_line(capsys, "takes only shard directories and --out; got --shard")
+    assert main(["sweep", "merge", str(tmp_path / "nope"), "--out", str(tmp_path / "m6")]) == 2
+    _one_line(capsys, "is not a directory")
+
+
+@pytest.mark.parametrize("spec", ["2/2", "x", "1/0", "0/-1"])
+def test_bad_shard_spec_exit_2(tmp_path, capsys, spec):
+    cfg = _write(tmp_path, GOOD)
+    assert main(["sweep", cfg, "--out", str(tmp_path / "o"), "--shard", spec]) == 2
+    _one_line(capsys, "--shard must be I/K")
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_corrupt_run_json_exit_2_names_file(tmp_path, capsys):
+    cfg, out = _write(tmp_path, GOOD), str(tmp_path / "run")
+    assert main(["sweep", cfg, "--out", out, "--no-progress"]) == 0
+    with open(os.path.join(out, "run.json"), "w") as fh:
+        fh.write('{"fingerprint": "ab')
+    capsys.readouterr()
+    assert main(["sweep", cfg, "--out", out, "--no-progress"]) == 2
+    _one_line(capsys, os.path.join(out, "run.json"), "is corrupt")
+    assert main(["sweep", "merge", out, "--out", str(tmp_path / "m")]) == 2
+    _one_line(capsys, os.path.join(out, "run.json"), "is corrupt")
+
+
+def test_out_that_is_a_file_or_unwritable_exit_2(tmp_path, capsys):
+    cfg = _write(tmp_path, GOOD)
+    f = tmp_path / "afile"
+    f.write_text("x")
+    plan = ["plan", "--eps", "0.05", "--tpr", "0.9", "--fpr", "0.05", "--N", "100",
+            "--replicates", "10", "--n-max", "10", "--estimators", "toy_cli", "--no-progress"]
+    for out, key in ((str(f), "exists and is not a directory"),
+                     (str(f / "sub"), "is not writable")):
+        assert main(["sweep", cfg, "--out", out]) == 2
+        _one_line(capsys, "--out", key)
+        assert main(["sweep", "merge", str(tmp_path), "--out", out]) == 2
+        _one_line(capsys, "--out", key)
+        assert main(["plot", str(tmp_path), "--out", out]) == 2
+        _one_line(capsys)  # no results.csv here: refused before any figure
+        assert main(plan + ["--out", out]) == 2
+        _one_line(capsys, "--out", key)
+    run = str(tmp_path / "run")
+    assert main(["sweep", cfg, "--out", run, "--no-progress"]) == 0
+    assert main(["plot", run, "--out", str(f)]) == 2
+    _one_line(capsys, "--out", "exists and is not a directory")
+
+
+def test_plan_reports_assumed_rate_progress_and_no_savings_without_judge_data(tmp_path,
+                                                                             capsys):
+    base = ["plan", "--eps", "0.1", "--tpr", "0.9", "--fpr", "0.05", "--replicates", "40",
+            "--n-max", "400", "--estimators", "toy_cli"]
+    assert main(base + ["--N", "0", "--out", str(tmp_path / "p")]) == 0
+    cap = capsys.readouterr()
+    assert "assuming a true failure rate of 0.05 (eps/2 by default)" in cap.out
+    assert "N = 0: without judge-only labels" in cap.out
+    assert "plan:" in cap.err and "100%" in cap.err  # the progress bar
+    saved = json.loads(_read(tmp_path / "p" / "plan.json"))
+    assert saved["N"] == 0 and set(saved["savings"].values()) == {None}
+    assert saved["n_required"]["human_exact"] is not None  # something to save from, had N > 0
+    assert _read(tmp_path / "p" / "plan.csv").startswith("method,n,power,power_se")
+    assert main(base + ["--N", "1000", "--theta-guess", "0.02", "--json", "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["theta_guess"] == 0.02 and cap.err == ""
+    need = out["n_required"]
+    assert need["human_exact"] is not None and need["toy_cli"] is not None
+    assert out["savings"]["toy_cli"] == need["human_exact"] - need["toy_cli"]

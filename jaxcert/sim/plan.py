@@ -14,11 +14,15 @@ SE ``sqrt(p (1 - p) / R)``. The human-only reference (exact Clopper-Pearson,
 ``k``, so ``power(n) = P(K <= k*)`` with ``K ~ Bin(n, theta_guess)`` and ``k*`` the
 largest ``k`` with ``U(k, n) <= eps``. The answer per estimator is the smallest ``n``
 on the grid with ``power(n) >= power``; the label savings are relative to
-``human_exact``.
+``human_exact``. With ``N = 0`` there are no judge-only labels: given the human
+labels, the judge's verdicts on the same items carry no information about ``theta``,
+so no method can save labels and no savings are reported (differences between the
+methods are then differences between their intervals, not data).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -44,7 +48,9 @@ class PlanResult(NamedTuple):
       n_required: dict estimator -> smallest ``n`` on the grid reaching the target
         power, or ``None``.
       savings: dict estimator -> human labels saved vs ``human_exact`` (``None`` if
-        either is unreached).
+        either is unreached, and always ``None`` when ``N == 0``).
+      theta_guess: the true failure rate assumed in the simulation.
+      N: the number of judge-only labels assumed.
     """
 
     n_grid: np.ndarray
@@ -52,6 +58,31 @@ class PlanResult(NamedTuple):
     power_se: dict
     n_required: dict
     savings: dict
+    theta_guess: float | None = None
+    N: int | None = None
+
+    def to_pandas(self):
+        """Power curves as a :class:`pandas.DataFrame`: one row per (method, n).
+
+        Columns ``method, n, power, power_se, n_required, savings``.
+        """
+        from jaxcert.sim.results import table_to_pandas
+
+        return table_to_pandas(self.columns())
+
+    def columns(self) -> dict:
+        """The power curves as a dict of NumPy columns (see :meth:`to_pandas`)."""
+        names = list(self.power)
+        K = self.n_grid.size
+        opt = lambda d, m: np.nan if d[m] is None else float(d[m])  # noqa: E731
+        return {
+            "method": np.array([m for m in names for _ in range(K)], dtype=object),
+            "n": np.tile(self.n_grid, len(names)),
+            "power": np.concatenate([self.power[m] for m in names]),
+            "power_se": np.concatenate([self.power_se[m] for m in names]),
+            "n_required": np.repeat([opt(self.n_required, m) for m in names], K),
+            "savings": np.repeat([opt(self.savings, m) for m in names], K),
+        }
 
 
 def default_n_grid(n_max: int, n_min: int = 5, num: int = 40) -> np.ndarray:
@@ -98,7 +129,8 @@ def _check(eps, alpha, tpr, fpr, N, theta_guess, power, box_width, replicates):
 
 def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, power=0.8,
                      n_grid=None, n_max=2000, box_width=0.02, replicates=400,
-                     estimators=PLAN_ESTIMATORS, chunk_size=2048) -> PlanResult:
+                     estimators=PLAN_ESTIMATORS, chunk_size=2048,
+                     progress: bool = False) -> PlanResult:
     """Smallest number of human labels certifying ``theta <= eps`` with given power.
 
     Args:
@@ -115,6 +147,7 @@ def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, pow
       replicates: simulated data sets per candidate ``n``.
       estimators: registered estimators to plan for (sides fixed to ``"upper"``).
       chunk_size: problems per compiled chunk.
+      progress: show a tqdm bar (simulated data sets) on stderr.
 
     Returns:
       :class:`PlanResult`.
@@ -140,6 +173,11 @@ def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, pow
     total = ns.size * R
     chunk = min(_run.round_chunk(chunk_size), _run.round_chunk(total))
     hits = np.zeros((len(names), ns.size))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="plan", unit="data set", file=sys.stderr)
     for start in range(0, total, chunk):
         p = np.arange(start, min(start + chunk, total))
         row, rep = p // R, p % R
@@ -155,6 +193,10 @@ def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, pow
             ok = np.asarray(out.upper) <= eps  # NaN never certifies
         for e in range(len(names)):
             np.add.at(hits[e], row, ok[e])
+        if bar is not None:
+            bar.update(P)
+    if bar is not None:
+        bar.close()
     pw = {nm: hits[e] / R for e, nm in enumerate(names)}
     se = {nm: np.sqrt(p * (1 - p) / R) for nm, p in pw.items()}
     pw["human_exact"] = human_exact_power(eps, alpha, theta, ns)
@@ -164,15 +206,22 @@ def plan_sample_size(key, *, eps, alpha=0.05, tpr, fpr, N, theta_guess=None, pow
         idx = np.nonzero(p >= power)[0]
         req[nm] = int(ns[idx[0]]) if idx.size else None
     base = req["human_exact"]
-    sav = {nm: (None if v is None or base is None else base - v) for nm, v in req.items()}
-    return PlanResult(ns, pw, se, req, sav)
+    sav = {nm: (None if v is None or base is None or int(N) == 0 else base - v)
+           for nm, v in req.items()}
+    return PlanResult(ns, pw, se, req, sav, theta, int(N))
 
 
 def format_plan(res: PlanResult, *, eps, alpha, power) -> str:
     """Human-readable summary table of a :class:`PlanResult`."""
     lines = [f"human labels needed to certify failure rate <= {eps:g} at level {1 - alpha:g} "
-             f"with power {power:g}:",
-             f"{'method':<16}{'n needed':>10}{'saved vs human-only':>22}"]
+             f"with power {power:g}"]
+    if res.theta_guess is not None:
+        default = " (eps/2 by default)" if np.isclose(res.theta_guess, eps / 2) else ""
+        lines[0] += (f", assuming a true failure rate of {res.theta_guess:g}{default}"
+                     f" and N = {res.N} judge-only labels:")
+    else:
+        lines[0] += ":"
+    lines.append(f"{'method':<16}{'n needed':>10}{'saved vs human-only':>22}")
     base = res.n_required["human_exact"]
     for nm in ["human_exact"] + [k for k in res.n_required if k != "human_exact"]:
         n = res.n_required[nm]
@@ -180,5 +229,9 @@ def format_plan(res: PlanResult, *, eps, alpha, power) -> str:
         s = res.savings[nm]
         ss = "-" if s is None or nm == "human_exact" else f"{s} ({100 * s / base:.0f}%)"
         lines.append(f"{nm:<16}{ns:>10}{ss:>22}")
+    if res.N == 0:
+        lines.append("N = 0: without judge-only labels the judge adds no information about "
+                     "the failure rate, so no labels can be saved (any difference above is "
+                     "between interval methods, not data).")
     return "\n".join(lines)
 

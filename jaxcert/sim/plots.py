@@ -2,9 +2,12 @@
 
 * ``rmse_ratio``: RMSE of each judge-based estimator divided by PPI's RMSE, against
   judge accuracy (or TPR), one panel per ``theta``, one line per ``n`` (largest ``N``,
-  the tightest box that contains the truth; < 1 means better than PPI);
-* ``coverage``: coverage against judge accuracy, one panel per estimator, boxes
-  containing the truth only, with the nominal ``1 - alpha`` and a 3-SE band;
+  the tightest box that contains the truth; < 1 means better than PPI); a red cross
+  marks a scenario where the estimator was unidentified (judge no better than chance
+  within the box) in at least one replicate;
+* ``coverage``: coverage against judge accuracy, one panel per estimator, scenarios
+  whose TPR/FPR bounds contain the true rates only, with the nominal ``1 - alpha``
+  and a 3-SE band;
 * ``box_effect``: coverage and bias of the CMLE per box spec, one line per ``theta``
   (averaged over the other axes): what a misspecified box costs.
 """
@@ -15,7 +18,7 @@ import os
 
 import numpy as np
 
-from jaxcert.sim.results import read_table
+from jaxcert.sim.results import read_columns
 
 __all__ = ["plot_standard"]
 
@@ -29,6 +32,12 @@ def _plt():
     except ImportError:
         raise ValueError("plotting needs matplotlib: pip install 'jaxcert[plot]'") from None
     return plt
+
+
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _xaxis(t):
@@ -63,6 +72,7 @@ def rmse_ratio_figure(t, path):
     sel = sel & (t["N"] == np.max(t["N"]))
     est = [e for e in dict.fromkeys(t["estimator"]) if e not in ("ppi", "classical", "naive")]
     thetas = np.unique(t["theta"])
+    unid = t.get("n_unidentified", np.zeros(len(t["theta"]))).astype(float)
     fig, axes = plt.subplots(len(est), len(thetas), figsize=(3 * len(thetas), 2.6 * len(est)),
                              squeeze=False, sharex=True, sharey="row")
     for i, e in enumerate(est):
@@ -76,17 +86,22 @@ def rmse_ratio_figure(t, path):
                 order = np.argsort(x[me])
                 ratio = t["rmse"][me][order] / t["rmse"][mp][np.argsort(x[mp])]
                 ax.plot(x[me][order], ratio, marker="o", ms=3, label=f"n={int(nv)}")
+                bad = unid[me][order] > 0
+                if bad.any():
+                    ax.plot(x[me][order][bad], ratio[bad], ls="none", marker="x", ms=7,
+                            color="red", label="unidentified in some replicates")
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
             ax.set_title(f"{e}, theta={th:g}", fontsize=8)
             if j == 0:
                 ax.set_ylabel("RMSE / RMSE(PPI)")
             if i == len(est) - 1:
                 ax.set_xlabel(xl)
-    axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"RMSE ratio to PPI (box {box}, N={int(np.max(t['N']))})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    handles = {lab: h for ax in axes.flat for h, lab in zip(*ax.get_legend_handles_labels(),
+                                                            strict=True)}
+    axes[0, -1].legend(list(handles.values()), list(handles.keys()), fontsize=6)
+    fig.suptitle(f"RMSE ratio to PPI (TPR/FPR bounds {box}, N={int(np.max(t['N']))})",
+                 fontsize=10)
+    _save(plt, fig, path)
 
 
 def coverage_figure(t, path):
@@ -109,13 +124,11 @@ def coverage_figure(t, path):
         ax.axhspan(nominal - band, nominal + band, color="grey", alpha=0.2)
         ax.set_title(e, fontsize=9)
         ax.set_xlabel(xl)
-    axes[0, 0].set_ylabel("coverage (box contains truth)")
+    axes[0, 0].set_ylabel("coverage")
     axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"coverage vs nominal {nominal:g} (grey: +-3 MC SE at R={int(R)}; "
-                 "mean over the other axes)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.suptitle(f"coverage vs nominal {nominal:g} where the TPR/FPR bounds contain the true "
+                 f"rates (grey: +-3 MC SE at R={int(R)}; mean over the other axes)", fontsize=9)
+    _save(plt, fig, path)
 
 
 def box_effect_figure(t, path, estimator="cmle_profile"):
@@ -139,9 +152,7 @@ def box_effect_figure(t, path, estimator="cmle_profile"):
         a.tick_params(axis="x", labelrotation=30, labelsize=7)
     a2.legend(fontsize=6)
     fig.suptitle(f"{estimator}: effect of the TPR/FPR box (mean over other axes)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_standard(run_dir, *, out_dir=None, fmt="png") -> list[str]:
@@ -151,7 +162,7 @@ def plot_standard(run_dir, *, out_dir=None, fmt="png") -> list[str]:
       FileNotFoundError: no results table in ``run_dir``.
       ValueError: matplotlib missing, or the table lacks PPI (RMSE ratio figure).
     """
-    t = read_table(run_dir)
+    t = read_columns(run_dir)
     out_dir = out_dir or os.path.join(run_dir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     paths = []

@@ -7,7 +7,11 @@ Layout of an output directory ``DIR``::
     DIR/results.csv              one row per (scenario, estimator)
     DIR/results.parquet          same table (if pyarrow is installed)
 
-Files are written atomically (temporary name, then rename) and only by JAX process 0.
+Files are written atomically (temporary name, then rename). Each chunk file carries a
+SHA-256 checksum of its contents and the study fingerprint, so a damaged or foreign
+chunk is never summed: :func:`load_chunk` warns (:class:`CorruptChunkWarning`) and the
+sweep recomputes it. Chunk files are written by whichever process computed them;
+``run.json`` and the tables by JAX process 0 only.
 """
 
 from __future__ import annotations
@@ -19,12 +23,22 @@ import json
 import os
 import platform
 import subprocess
+import warnings
 
 import jax
 import numpy as np
 
-__all__ = ["write_table", "read_table", "environment", "fingerprint", "write_json",
-           "chunk_path", "save_chunk", "load_chunk"]
+__all__ = ["write_table", "read_table", "read_columns", "table_to_pandas", "environment",
+           "fingerprint", "write_json", "read_run_json", "chunk_path", "save_chunk", "load_chunk",
+           "read_chunk", "ChunkError", "CorruptChunkWarning"]
+
+
+class CorruptChunkWarning(UserWarning):
+    """A checkpointed chunk was unreadable, damaged or foreign; it is recomputed."""
+
+
+class ChunkError(ValueError):
+    """A chunk file that cannot be trusted (unreadable, bad checksum, other study)."""
 
 
 def is_writer() -> bool:
@@ -94,34 +108,83 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def read_run_json(path) -> dict:
+    """Reads a sweep's ``run.json``.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: not valid JSON or not a JSON object (the message names the file).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is corrupt (not valid JSON: {e}); delete it to start the "
+                         "study afresh (matching chunks are re-used) or choose another --out"
+                         ) from None
+    if not isinstance(obj, dict) or "fingerprint" not in obj:
+        raise ValueError(f"{path} is corrupt (no study fingerprint); delete it to start the "
+                         "study afresh (matching chunks are re-used) or choose another --out")
+    return obj
+
+
 def chunk_path(out_dir, index: int) -> str:
     return os.path.join(out_dir, "chunks", f"chunk-{index:06d}.npz")
 
 
+def _checksum(first: int, sums: np.ndarray, fp: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"{fp}|{int(first)}|{sums.dtype.str}|{sums.shape}|".encode())
+    h.update(np.ascontiguousarray(sums).tobytes())
+    return h.hexdigest()
+
+
 def save_chunk(out_dir, index: int, first: int, sums, fp: str) -> None:
-    """Saves the sums of chunk ``index`` (scenario rows ``first ...``), atomically."""
-    if not is_writer():
-        return
+    """Saves the sums of chunk ``index`` (scenario rows ``first ...``) with a checksum."""
     path = chunk_path(out_dir, index)
+    sums = np.asarray(sums, dtype=np.float64)
 
     def write(tmp):
         with open(tmp, "wb") as fh:
-            np.savez(fh, sums=sums, first=np.int64(first), fingerprint=np.str_(fp))
+            np.savez(fh, sums=sums, first=np.int64(first), fingerprint=np.str_(fp),
+                     checksum=np.str_(_checksum(first, sums, fp)))
 
     _atomic(path, write)
 
 
+def read_chunk(path, fp: str):
+    """``(first, sums)`` of the chunk file ``path``, verified against its checksum.
+
+    Raises:
+      ChunkError: unreadable, checksum mismatch, or fingerprint other than ``fp``.
+    """
+    try:
+        with open(path, "rb") as fh, np.load(fh) as z:
+            first, sums = int(z["first"]), np.array(z["sums"], dtype=np.float64)
+            stored_fp, checksum = str(z["fingerprint"]), str(z["checksum"])
+    except Exception as e:  # zipfile.BadZipFile, pickle/format errors, truncation...
+        raise ChunkError(f"{path} is unreadable ({type(e).__name__}: {e})") from None
+    if stored_fp != fp:
+        raise ChunkError(f"{path} belongs to another study (fingerprint {stored_fp} != {fp})")
+    if checksum != _checksum(first, sums, fp):
+        raise ChunkError(f"{path} fails its checksum (damaged on disk)")
+    return first, sums
+
+
 def load_chunk(out_dir, index: int, fp: str):
-    """``(first, sums)`` of a finished chunk, or ``None`` if absent or from another study."""
+    """``(first, sums)`` of a finished chunk, or ``None`` if absent or untrustworthy.
+
+    An untrustworthy file (see :func:`read_chunk`) raises a :class:`CorruptChunkWarning`
+    and is reported as absent, so the caller recomputes it.
+    """
     path = chunk_path(out_dir, index)
     if not os.path.exists(path):
         return None
     try:
-        with np.load(path) as z:
-            if str(z["fingerprint"]) != fp:
-                return None
-            return int(z["first"]), np.array(z["sums"])
-    except (OSError, ValueError, KeyError, EOFError):  # a truncated file: recompute it
+        return read_chunk(path, fp)
+    except ChunkError as e:
+        warnings.warn(f"{e}; recomputing chunk {index}", CorruptChunkWarning, stacklevel=2)
         return None
 
 
@@ -165,8 +228,8 @@ def _cell(v):
     return v
 
 
-def read_table(out_dir, name: str = "results") -> dict:
-    """Reads ``DIR/results.csv`` back into a dict of NumPy columns (floats where possible)."""
+def read_columns(out_dir, name: str = "results") -> dict:
+    """Reads ``DIR/results.csv`` into a dict of NumPy columns (floats where possible)."""
     path = os.path.join(out_dir, f"{name}.csv")
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
@@ -182,3 +245,28 @@ def read_table(out_dir, name: str = "results") -> dict:
         except ValueError:
             out[c] = np.array(vals, dtype=object)
     return out
+
+
+def table_to_pandas(table: dict):
+    """A dict of equal-length columns as a :class:`pandas.DataFrame`.
+
+    Raises:
+      ImportError: pandas is not installed (the message says how to get it).
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("DataFrames need pandas: pip install pandas") from None
+    return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
+
+
+def read_table(out_dir, name: str = "results"):
+    """Reads ``DIR/results.csv``: a :class:`pandas.DataFrame` when pandas is importable.
+
+    Without pandas, the dict of NumPy columns of :func:`read_columns` (as before).
+    """
+    cols = read_columns(out_dir, name)
+    try:
+        return table_to_pandas(cols)
+    except ImportError:
+        return cols

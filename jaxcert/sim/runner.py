@@ -13,12 +13,11 @@ size, on the number of devices, on resuming, or on the box (scenarios differing 
 by box share data: common random numbers).
 
 Devices: each chunk is laid out with a :class:`jax.sharding.NamedSharding` over a
-1-D mesh with axis ``"replica"`` spanning every device JAX sees (chunk sizes are
-rounded up to a multiple of the device count), and the jitted function runs SPMD.
-Multi-host: call :func:`maybe_initialize_distributed` first (it runs
-``jax.distributed.initialize()`` when ``JAXCERT_DISTRIBUTED=1``; coordinator
-address etc. come from the usual ``JAX_COORDINATOR_ADDRESS``/cluster env); outputs
-are then all-gathered and only process 0 writes files. (Not tested here: one host.)
+1-D mesh with axis ``"replica"`` spanning this process's *local* devices (the
+compiled size is rounded up to a multiple of their number), and the jitted function
+runs SPMD. Several processes (:func:`jax.distributed.initialize`, one per host or
+GPU) split a sweep by chunks instead, each on its own devices, and exchange only the
+chunk sums (:mod:`jaxcert.sim.distributed`).
 
 Vmapped while-loops run every lane until the slowest converges and stop fitting the
 CPU caches beyond a few thousand problems: keep ``chunk_size`` around 2048-4096.
@@ -27,7 +26,6 @@ CPU caches beyond a few thousand problems: keep ``chunk_size`` around 2048-4096.
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxcert._numerics import as_float
 from jaxcert._types import Interval
+from jaxcert.sim.distributed import maybe_initialize_distributed
 from jaxcert.sim.registry import ESTIMATORS, get_estimators
 from jaxcert.sim.simulate import simulate_one
 
@@ -43,14 +42,6 @@ __all__ = ["build_chunk_fn", "run_problems", "maybe_initialize_distributed", "TR
 
 #: Number of times the chunk kernel has been traced (tests assert no recompilation).
 TRACE_COUNT = {"chunk": 0}
-
-
-def maybe_initialize_distributed() -> bool:
-    """Runs ``jax.distributed.initialize()`` if ``JAXCERT_DISTRIBUTED=1``; returns whether."""
-    if os.environ.get("JAXCERT_DISTRIBUTED", "") == "1":
-        jax.distributed.initialize()
-        return True
-    return False
 
 
 def _problem(key, data_id, rep, theta, tpr, fpr, n, N, sb, fb, alpha, fns, side):
@@ -90,8 +81,8 @@ def build_chunk_fn(estimators, side: str):
 
 
 def round_chunk(chunk_size: int) -> int:
-    """``chunk_size`` rounded up to a multiple of the number of devices."""
-    nd = jax.device_count()
+    """``chunk_size`` rounded up to a multiple of the number of local devices."""
+    nd = jax.local_device_count()
     return int(-(-int(chunk_size) // nd) * nd)
 
 
@@ -128,13 +119,9 @@ def _pad(params, P, size):
 
 
 def _call(fn, key, row, rep, P):
-    shard, repl = _mesh(tuple(jax.devices()))
+    shard, repl = _mesh(tuple(jax.local_devices()))
     put = lambda x, dt: jax.device_put(np.asarray(x, dtype=dt), shard)  # noqa: E731
     args = [put(row["data_id"], np.int64), put(rep, np.int64)]
     args += [put(row[k], np.float64) for k in _ORDER[1:]]
     out = fn(jax.device_put(key, repl), *args)
-    if jax.process_count() > 1:  # pragma: no cover - multi-host only
-        from jax.experimental import multihost_utils
-
-        out = multihost_utils.process_allgather(out, tiled=True)
     return Interval(*(np.asarray(a)[:, :P] for a in out))
