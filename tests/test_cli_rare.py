@@ -244,3 +244,25 @@ def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path)
         assert rep["evaluator"]["cache_hits"] >= sent
     finally:
         server.close()
+
+
+def test_proposal_plot_labels_variable_values(tmp_path, monkeypatch):
+    import types
+
+    import matplotlib.pyplot as plt
+
+    from jaxcert.rare.proposal import uniform_proposal
+    from jaxcert.rare.templates import load_template
+
+    space = load_template(SPACE)
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig: figs.append(fig))
+    assert _rare._plot(types.SimpleNamespace(proposal=uniform_proposal(space)), space,
+                       tmp_path / "p.png") is None
+    for ax, grid in zip(figs[0].axes, space.grids, strict=True):
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        ticks = [int(round(t)) for t in ax.get_xticks()]
+        assert labels == [_rare._tick_label(float(grid[t])) for t in ticks]
+        assert labels[-1] == _rare._tick_label(float(grid[-1]))  # the largest value, not an index
+    assert figs[0].axes[-1].get_xlabel() == "variable value"
+    plt.close("all")

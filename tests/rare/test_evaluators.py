@@ -106,3 +106,21 @@ def test_cost_per_input_and_score_modes(space):
     for bad in ("samples:1", "samples:x", "exact", ""):
         with pytest.raises(ValueError, match="score must be"):
             parse_score(bad)
+
+
+def test_planted_corner_binary_is_a_fixed_model_with_its_realised_rate(space):
+    X = space.enumerate(valid_only=True)
+    ev, mu = planted_corner_evaluator(space, 1e-2, score="binary", seed=1)
+    out = ev(X)
+    assert set(np.unique(out)) <= {0.0, 1.0} and np.array_equal(ev(X[::-1]), out[::-1])
+    assert mu == out.mean()  # the exact rate of the answers it gives, by enumeration
+    # E[rate] = mass; the realised rate is a sum of independent Bernoullis around it
+    exact, _ = planted_corner_evaluator(space, 1e-2, score="logprob")
+    p = exact(X)
+    assert p.mean() == pytest.approx(1e-2, rel=1e-6)
+    assert abs(mu - p.mean()) < 5 * np.sqrt(np.sum(p * (1 - p))) / X.shape[0]
+    ev4, mu4 = planted_corner_evaluator(space, 1e-2, score="samples:4", seed=1)
+    assert ev4.cost_per_input == 4 and set(np.unique(ev4(X) * 4)) <= {0, 1, 2, 3, 4}
+    assert abs(mu4 - p.mean()) < 5 * np.sqrt(np.sum(p * (1 - p)) / 4) / X.shape[0]
+    with pytest.raises(ValueError, match="not both"):
+        planted_corner_evaluator(space, 1e-2, samples=4, score="binary")
