@@ -53,6 +53,9 @@ def add_input_arguments(p) -> None:
                    "(default: an error)")
     g.add_argument("--data-format", choices=("csv", "jsonl", "parquet"),
                    help="table file format (default: from the extension)")
+    g.add_argument("--stream", default="auto", choices=("auto", "always", "never"),
+                   help="reduce a CSV to counts while reading it (auto: files of 64 MiB "
+                   "and more, when pyarrow is installed)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bar when streaming a big CSV")
     g.add_argument("--judge-scorer", help="Inspect: scorer whose original value is the judge")
@@ -100,9 +103,10 @@ def _read_table(args, maps):
     kw = dict(maps, where=_parse_where(args.where), nan_means_missing=args.nan_means_missing,
               missing_judge="drop" if args.drop_missing_judge else "error")
     path = str(args.data)
-    big = (os.path.isfile(path) and detect_format(path, args.data_format) == "csv"
-           and os.path.getsize(path) >= STREAM_MIN_BYTES)
-    if big:
+    is_csv = os.path.isfile(path) and detect_format(path, args.data_format) == "csv"
+    big = is_csv and (args.stream == "always" or (
+        args.stream == "auto" and os.path.getsize(path) >= STREAM_MIN_BYTES))
+    if big and args.stream == "auto":
         try:
             import pyarrow.csv  # noqa: F401
         except ImportError:

@@ -59,7 +59,7 @@ def _provider(r: dict) -> str:
 def _pass_label(comp: dict, where: str) -> float:
     ok = comp.get("pass")
     if not isinstance(ok, bool):
-        raise ValueError(f"{where}, field pass: expected true/false, got {ok!r}")
+        raise ValueError(f"{where}.pass: expected true/false, got {ok!r}")
     return 0.0 if ok else 1.0
 
 
