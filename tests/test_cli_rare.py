@@ -214,6 +214,7 @@ def test_logprob_on_a_server_without_prompt_logprobs_is_one_line(tmp_path, capsy
     assert s.total() == 1
 
 
+@pytest.mark.slow  # a fresh interpreter imports JAX and compiles: 15-60 s depending on load
 def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path):
     server = FakeOpenAIServer(delay=0.2)
     out = tmp_path / "run"
@@ -231,7 +232,9 @@ def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path)
         _, err = proc.communicate(timeout=30)
         elapsed = time.monotonic() - t_int
         assert proc.returncode == 130 and "interrupted" in err, err
-        assert elapsed < 3.0  # queued requests cancelled, not sent
+        # queued requests are cancelled: none reaches the server 2 s after Ctrl-C (the
+        # process exit itself, JAX teardown included, takes 1-3 s on a loaded machine)
+        assert max(server.arrivals) < t_int + 2.0 and elapsed < 15.0
         sent = server.total()
         time.sleep(0.5)
         assert server.total() == sent  # nothing is sent after the exit

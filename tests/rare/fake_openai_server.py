@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible server for tests: 127.0.0.1, a free port, every request counted.
+"""A fake OpenAI-compatible server for tests: 127.0.0.1, a free port, every request counted
+(per question or prompt in ``count``, per path in ``paths``, arrival times in ``arrivals``).
 
 Chat (``POST /v1/chat/completions``): the reply to a question is taken from ``script``
 (``{question: [action, ...]}``, consumed in order, the last one repeated) or ``default``.
@@ -42,6 +43,7 @@ class FakeOpenAIServer:
         self.script, self.default, self.delay = {}, default, delay
         self.logprobs_mode, self.token_logprob = logprobs_mode, token_logprob
         self.max_requests, self.count, self.paths = max_requests, Counter(), Counter()
+        self.arrivals: list[float] = []  # time.monotonic() of every request
         self.lock = threading.Lock()
         outer = self
 
@@ -84,6 +86,7 @@ class FakeOpenAIServer:
         key = body["messages"][-1]["content"] if chat else body.get("prompt", "")
         with self.lock:
             self.paths[path] += 1
+            self.arrivals.append(time.monotonic())
             if sum(self.count.values()) >= self.max_requests:
                 return self._send(h, 503)
             self.count[key] += 1
