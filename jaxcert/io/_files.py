@@ -180,6 +180,7 @@ def read_labels(path, human_col: str, judge_col: str, *, human_map: Mapping | No
     """
     check_missing_judge(missing_judge)
     fields, rows = read_rows(path, fmt)
+    name = os.path.basename(os.fspath(path))
     check_column(human_col, fields, "human")
     check_column(judge_col, fields, "judge")
     for col, want in (where or {}).items():
@@ -190,11 +191,11 @@ def read_labels(path, human_col: str, judge_col: str, *, human_map: Mapping | No
             raise ValueError(f"no row has {col} in {sorted(allowed)}")
     human = map_values([r.get(human_col) for r in rows], normalise_map(human_map, "human_map"),
                        what="human", flag="--human-map", nan_ok=nan_means_missing,
-                       locate=lambda i: f"human column {human_col!r}, data row {i + 1}")
+                       locate=lambda i: f"{name}: human column {human_col!r}, data row {i + 1}")
     judge = map_values([r.get(judge_col) for r in rows], normalise_map(judge_map, "judge_map"),
                        what="judge", flag="--judge-map", nan_ok=True,
-                       locate=lambda i: f"judge column {judge_col!r}, data row {i + 1}")
-    return finish_labels(human, judge, judge_name=f"judge column {judge_col!r}",
+                       locate=lambda i: f"{name}: judge column {judge_col!r}, data row {i + 1}")
+    return finish_labels(human, judge, judge_name=f"{name}: judge column {judge_col!r}",
                          missing_judge=missing_judge,
                          info={"format": detect_format(os.fspath(path), fmt)})
 

@@ -189,23 +189,23 @@ def read_inspect(path, judge_scorer: str, human_scorer: str | None = None, *,
         if name is not None and name not in names:
             raise ValueError(f"{what} scorer {name!r} not in {path!r}; its scorers: "
                              f"{', '.join(map(repr, names)) or 'none'}")
-    rows, errored, unscored = _epoch_rows(samples, path, judge_scorer, human_scorer,
-                                          normalise_map(judge_map, "judge_map"),
-                                          normalise_map(human_map, "human_map"))
-    epochs = sorted({r[1] for r in rows})
+    epochs = sorted({int(s.get("epoch", 1)) for s in samples})
     if len(epochs) > 1 and epoch is None:
         raise ValueError(f"{path!r} has {len(epochs)} epochs ({epochs[0]}..{epochs[-1]}); "
                          "choose one: epoch=N or epoch='majority' (CLI --epoch N|majority)")
+    if epoch not in (None, "majority"):
+        if int(epoch) not in epochs:
+            raise ValueError(f"epoch {epoch} not in {path!r}; its epochs: {epochs}")
+        samples = [s for s in samples if int(s.get("epoch", 1)) == int(epoch)]
+    rows, errored, unscored = _epoch_rows(samples, path, judge_scorer, human_scorer,
+                                          normalise_map(judge_map, "judge_map"),
+                                          normalise_map(human_map, "human_map"))
     if epoch == "majority":
         by_id: dict[str, list] = {}
         for sid, _, h, j in rows:
             by_id.setdefault(sid, []).append((h, j))
         rows = [(sid, 0, _majority([h for h, _ in v]), _majority([j for _, j in v]))
                 for sid, v in by_id.items()]
-    elif epoch is not None:
-        if int(epoch) not in epochs:
-            raise ValueError(f"epoch {epoch} not in {path!r}; its epochs: {epochs}")
-        rows = [r for r in rows if r[1] == int(epoch)]
     if not rows:
         raise ValueError(f"{path!r}: no scored sample left ({errored} errored, "
                          f"{unscored} without a {judge_scorer!r} score)")

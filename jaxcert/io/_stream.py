@@ -52,7 +52,7 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def _codes(column, user_map, *, what, col, flag, nan_ok, locate) -> np.ndarray:
+def _codes(column, user_map, *, what, col, flag, nan_ok, locate, name) -> np.ndarray:
     """Label codes 0/1/2 (2 = missing) of one block's column."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -67,7 +67,7 @@ def _codes(column, user_map, *, what, col, flag, nan_ok, locate) -> np.ndarray:
         except ValueError:
             row = locate(np.argmax(idx == k))
             label_of(key, user_map, what=what, flag=flag, nan_ok=nan_ok, raw=raw,
-                     where=f"{what} column {col!r}, data row {row}")
+                     where=f"{name}: {what} column {col!r}, data row {row}")
         table[k] = 2 if math.isnan(lab) else int(lab)
     return table[idx]
 
@@ -116,6 +116,7 @@ def stream_counts(path, human_col: str, judge_col: str, *, human_map: Mapping | 
 
     check_missing_judge(missing_judge)
     path = os.fspath(path)
+    name = os.path.basename(path)
     check_file(path)
     with open_text(path, newline="") as fh:
         encoding = fh.encoding
@@ -163,12 +164,13 @@ def stream_counts(path, human_col: str, judge_col: str, *, human_map: Mapping | 
                 return start + int(i if pos is None else pos[i]) + 1
 
             h = _codes(batch.column(human_col), hmap, what="human", col=human_col,
-                       flag="--human-map", nan_ok=nan_means_missing, locate=locate)
+                       flag="--human-map", nan_ok=nan_means_missing, locate=locate,
+                       name=name)
             j = _codes(batch.column(judge_col), jmap, what="judge", col=judge_col,
-                       flag="--judge-map", nan_ok=True, locate=locate)
+                       flag="--judge-map", nan_ok=True, locate=locate, name=name)
             if missing_judge == "error" and (j == 2).any():
                 raise ValueError(
-                    f"judge column {judge_col!r}, data row {locate(np.argmax(j == 2))}: "
+                    f"{name}: judge column {judge_col!r}, data row {locate(np.argmax(j == 2))}: "
                     "missing judge verdict; every row needs one (or drop them: "
                     "missing_judge='drop', CLI --drop-missing-judge)")
             table += np.bincount(h.astype(np.int64) * 3 + j, minlength=9)
