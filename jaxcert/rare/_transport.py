@@ -200,3 +200,7 @@ class RequestPool:
             with self._lock:
                 if self._inflight.get(key) is fut:
                     del self._inflight[key]
+
+    def resume(self) -> None:
+        """Accepts requests again after :meth:`cancel` (the queue was emptied then)."""
+        self.cancelled.clear()

@@ -201,6 +201,7 @@ class OpenAIEvaluator:
     # -- a batch -------------------------------------------------------------------
     def __call__(self, X) -> np.ndarray:
         X = check_inputs(X, getattr(self.space, "d", None))
+        self.pool.resume()  # a batch after an interrupted one (e.g. in a notebook) runs again
         answers = np.asarray(self.space.answers(X), dtype=np.float64)
         futures = np.empty((X.shape[0], self.mode.samples), dtype=object)
         new = []

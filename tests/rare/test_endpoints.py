@@ -1,8 +1,10 @@
 """OpenAIEvaluator against the fake server: scoring, retries, no input paid twice, cache keys."""
 
+import _thread
 import json
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -193,3 +195,23 @@ def test_argument_checks(space):
         OpenAIEvaluator(space, "http://x/v1", "m", score="samples:1")
     with pytest.raises(ValueError, match="max_retries must be an int >= 0"):
         OpenAIEvaluator(space, "http://x/v1", "m", max_retries=-1)
+
+
+def test_interrupt_cancels_queued_requests_and_resume_pays_nothing_twice(space, server, tmp_path):
+    X = _inputs(space, 40)
+    server.delay = 0.1
+    ev = _ev(space, server, tmp_path, concurrency=2)
+    timer = threading.Timer(0.5, _thread.interrupt_main)  # Ctrl-C while the batch is running
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        ev(X)
+    t_int = time.monotonic()
+    sent = server.total()
+    assert 0 < sent < 20  # the queue was dropped: 40 inputs would take 2 s
+    time.sleep(0.4)
+    assert server.total() == sent and max(server.arrivals) < t_int
+    # requests on the wire when Ctrl-C came were paid for: they are in the cache
+    assert len(EvalCache(tmp_path / "evaluations.jsonl")) == sent
+    server.delay = 0.0
+    assert ev(X).tolist() == [1.0] * 40  # the same evaluator resumes
+    assert server.total() == 40 and max(server.count.values()) == 1
