@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     py = sys.executable
     tiny = args.path + ".head.csv"
     with open(args.path) as src, open(tiny, "w") as dst:
-        dst.writelines(line for _, line in zip(range(2001), src))
+        dst.writelines(line for _, line in zip(range(2001), src, strict=False))
     read = timed([py, "-c", READ_ONLY, args.path])
     read["stdout"] = read["stdout"].strip()
     runs = {"stream_counts only (import + read)": read,

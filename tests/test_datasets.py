@@ -79,3 +79,16 @@ def test_subset():
     d = ds.load_xstest("strmatch")
     sub = d.subset(d.model == "gpt4")
     assert len(sub) == 450 and set(sub.model) == {"gpt4"}
+
+
+def test_dataset_to_pandas_and_polars():
+    pd = pytest.importorskip("pandas")
+    d = ds.load_xstest("strmatch", model="llama2orig")
+    df = d.to_pandas()
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["model", "item", "human", "judge"]
+    assert len(df) == len(d) and df["human"].mean() == d.truth
+    assert (df["model"] == "llama2orig").all()
+    pl = pytest.importorskip("polars")
+    pf = d.to_polars()
+    assert isinstance(pf, pl.DataFrame) and pf.shape == (len(d), 4)
+    assert pf["judge"].sum() == d.judge.sum()

@@ -123,8 +123,7 @@ def read_input_groups(args) -> list[tuple[str | None, object]]:
     promptfoo gives one table per provider (all of them unless ``--provider``); every
     other source gives one table named ``None``.
     """
-    from jaxcert.io import (parse_label_map, read_garak, read_inspect, read_lm_eval,
-                            read_promptfoo)
+    from jaxcert.io import parse_label_map, read_garak, read_inspect, read_lm_eval, read_promptfoo
 
     maps = {"human_map": parse_label_map(args.human_map, "--human-map"),
             "judge_map": parse_label_map(args.judge_map, "--judge-map")}

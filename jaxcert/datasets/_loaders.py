@@ -82,6 +82,30 @@ class JudgeDataset:
         """All items as calibration data (every item has a human label)."""
         return Counts.from_labels(self.human, self.judge)
 
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {"model": self.model, "item": self.item, "human": self.human,
+                "judge": self.judge}
+
+    def to_pandas(self):
+        """A pandas DataFrame with columns ``model, item, human, judge``.
+
+        Raises:
+          ImportError: pandas is not installed.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self._columns())
+
+    def to_polars(self):
+        """A polars DataFrame with columns ``model, item, human, judge``.
+
+        Raises:
+          ImportError: polars is not installed.
+        """
+        import polars as pl
+
+        return pl.DataFrame(self._columns())
+
     def subset(self, mask) -> JudgeDataset:
         """Rows where ``mask`` is true (same metadata)."""
         m = np.asarray(mask, dtype=bool)

@@ -135,11 +135,12 @@ def _epoch_rows(samples, path, judge_scorer, human_scorer, jmap, hmap):
             continue
         hist = js.get("history") or []
         judge_v = hist[0].get("value") if hist else js.get("value")
+        field = f"scores[{judge_scorer!r}]." + ("history[0].value" if hist else "value")
         judge = score_label(judge_v, jmap, what="judge", flag="--judge-map",
-                       where=f"{rec}, field scores[{judge_scorer!r}].value")
+                            where=f"{rec}, field {field}")
         if human_scorer is not None:
-            hs = scores.get(human_scorer)
-            human_v, field = (None if hs is None else hs.get("value")), f"scores[{human_scorer!r}].value"
+            hs = scores.get(human_scorer) or {}
+            human_v, field = hs.get("value"), f"scores[{human_scorer!r}].value"
         else:
             human_v, field = _human_edit(js), f"scores[{judge_scorer!r}].history"
         human = math.nan if human_v is None else score_label(

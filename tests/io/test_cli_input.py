@@ -87,7 +87,8 @@ def test_promptfoo_one_provider_at_a_time(capsys, tmp_path):
     for r in doc["results"]["results"][:3]:
         if r.get("gradingResult"):
             r["gradingResult"]["componentResults"].append(
-                {"pass": False, "score": 0, "reason": "Manual result", "assertion": {"type": "human"}})
+                {"pass": False, "score": 0, "reason": "Manual result",
+                 "assertion": {"type": "human"}})
     p = tmp_path / "out.json"
     p.write_text(json.dumps(doc))
     base = ["--data", str(p), "--from", "promptfoo", "--judge-assertion", "icontains"]

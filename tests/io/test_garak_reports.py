@@ -68,7 +68,8 @@ def test_several_generations_join_on_uuid_and_output(tmp_path):
 
 def test_malformed_reports_give_one_precise_line(tmp_path):
     two = _report(tmp_path, [_attempt("a", [0.9], other={"dan.DAN": [1.0]})], name="two.jsonl")
-    with pytest.raises(ValueError, match=r"has detectors \['dan.DAN', '.*'\]; choose one.*--detector"):
+    with pytest.raises(ValueError,
+                       match=r"has detectors \['dan.DAN', '.*'\]; choose one.*--detector"):
         read_garak(two)
     bad = _report(tmp_path, [_attempt("a", [1.7])], name="bad.jsonl")
     with pytest.raises(ValueError, match=r"bad.jsonl line \d+ \(attempt a\), field "

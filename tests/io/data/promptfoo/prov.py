@@ -1,4 +1,5 @@
 import sys
+
 prompt = sys.argv[1]
 if "boom" in prompt:
     sys.exit(3)
