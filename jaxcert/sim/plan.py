@@ -29,7 +29,6 @@ import numpy as np
 from jax.scipy.special import betainc
 
 from jaxcert._validate import check_alpha
-from jaxcert.intervals import clopper_pearson
 from jaxcert.sim import runner as _run
 from jaxcert.sim.registry import get_estimators
 
@@ -93,12 +92,14 @@ def default_n_grid(n_max: int, n_min: int = 5, num: int = 40) -> np.ndarray:
 def human_exact_power(eps, alpha, theta, n_grid) -> np.ndarray:
     """Exact ``P(U_CP(K, n) <= eps)``, ``K ~ Bin(n, theta)``, for each ``n`` (one-sided CP)."""
     ns = np.asarray(n_grid, dtype=np.int64)
-    k = np.arange(int(ns.max()) + 1)[None, :]
-    valid = k <= ns[:, None]
-    kk = np.where(valid, k, 0)  # one padded (K, n_max + 1) batch: a single compilation
-    upper = np.asarray(clopper_pearson(kk, np.broadcast_to(ns[:, None], kk.shape), alpha,
-                                       side="upper").upper)
-    ok = valid & (upper <= eps)
+    k = np.arange(int(ns.max()))[None, :]
+    valid = k < ns[:, None]  # k = n has U = 1 > eps: never certifies
+    # The CP upper end U solves P(Bin(n, U) <= k) = alpha and that CDF decreases in p, so
+    # U <= eps  <=>  P(Bin(n, eps) <= k) = I_{1 - eps}(n - k, k + 1) <= alpha: one forward
+    # incomplete-beta evaluation per (n, k) instead of a quantile inversion.
+    cdf_eps = np.asarray(betainc(np.where(valid, ns[:, None] - k, 1).astype(float), k + 1.0,
+                                 1.0 - eps))
+    ok = valid & (cdf_eps <= alpha)
     kstar = np.where(ok.any(1), np.max(np.where(ok, k, -1), axis=1), -1).astype(float)
     # P(K <= k*) = I_{1 - theta}(n - k*, k* + 1) (regularised incomplete beta)
     cdf = np.asarray(betainc(np.maximum(ns - kstar, 1e-300), kstar + 1.0, 1.0 - theta))

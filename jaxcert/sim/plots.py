@@ -160,13 +160,17 @@ def plot_standard(run_dir, *, out_dir=None, fmt="png") -> list[str]:
 
     Raises:
       FileNotFoundError: no results table in ``run_dir``.
-      ValueError: matplotlib missing, or the table lacks PPI (RMSE ratio figure).
+      ValueError: matplotlib missing.
+
+    The RMSE-ratio figure is drawn only when the table holds PPI and at least one
+    judge-based estimator to compare with it.
     """
     t = read_columns(run_dir)
     out_dir = out_dir or os.path.join(run_dir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    if np.any(t["estimator"] == "ppi"):
+    judged = set(t["estimator"]) - {"ppi", "classical", "naive"}
+    if np.any(t["estimator"] == "ppi") and judged:  # a ratio needs PPI and something to compare
         paths.append(os.path.join(out_dir, f"rmse_ratio.{fmt}"))
         rmse_ratio_figure(t, paths[-1])
     paths.append(os.path.join(out_dir, f"coverage.{fmt}"))

@@ -11,7 +11,7 @@ import jaxcert  # noqa: F401
 from jaxcert._types import Interval
 from jaxcert.sim import product_grid, read_table, register_estimator, run_sweep
 from jaxcert.sim import results as _res
-from jaxcert.sim.plan import plan_sample_size
+from jaxcert.sim.plan import PlanResult
 
 
 def toy(counts, tpr_bounds, fpr_bounds, alpha, side):
@@ -109,13 +109,16 @@ def test_read_table_dataframe_and_dict(tmp_path, monkeypatch):
 
 def test_plan_to_pandas():
     pd = pytest.importorskip("pandas")
-    r = plan_sample_size(jax.random.key(0), eps=0.1, tpr=0.9, fpr=0.05, N=500,
-                         theta_guess=0.03, replicates=20, n_grid=[20, 60],
-                         estimators=["toy_ckpt"])
+    r = PlanResult(np.array([20, 60]), {"ppi": np.array([0.3, 0.9]), "human_exact":
+                                        np.array([0.1, 0.5])},
+                   {"ppi": np.array([0.05, 0.03]), "human_exact": np.zeros(2)},
+                   {"ppi": 60, "human_exact": None}, {"ppi": None, "human_exact": None},
+                   0.02, 1000)
     df = r.to_pandas()
     assert isinstance(df, pd.DataFrame)
-    assert df["method"].tolist() == ["toy_ckpt", "toy_ckpt", "human_exact", "human_exact"]
+    assert df["method"].tolist() == ["ppi", "ppi", "human_exact", "human_exact"]
     assert df["n"].tolist() == [20, 60, 20, 60]
-    np.testing.assert_array_equal(df["power"][2:], r.power["human_exact"])
-    want, got = r.n_required["human_exact"], df["n_required"].iloc[2]
-    assert np.isnan(got) if want is None else got == want
+    assert df["power"].tolist() == [0.3, 0.9, 0.1, 0.5]
+    assert df["power_se"].tolist() == [0.05, 0.03, 0.0, 0.0]
+    assert df["n_required"].tolist()[:2] == [60, 60] and df["n_required"][2:].isna().all()
+    assert df["savings"].isna().all()
