@@ -65,7 +65,7 @@ def test_synthetic_evaluator_report(tmp_path, capsys, monkeypatch):
     assert (out / "report.md").read_text().startswith("# jaxcert rare: gsm-alt:17")
     assert (out / "proposal.png").stat().st_size > 1000
     printed = capsys.readouterr().out
-    assert "report written to" in printed and "inside the reported interval" in printed
+    assert "report written to" in printed and "inside the finite-sample certificate" in printed
     assert f"{ev['inputs_scored']} inputs scored" in printed
 
 

@@ -242,12 +242,15 @@ def _plot(result, space, path) -> str | None:
     return None
 
 
-_MD_ROWS = (("estimate", "estimate"), ("lower", "lower"), ("upper", "upper"),
+_MD_ROWS = (("estimate", "estimate"), ("interval", "interval"), ("interval lower", "ci_lower"),
+            ("interval upper", "ci_upper"), ("unreliable", "unreliable"),
+            ("Pareto k-hat", "khat"), ("hidden-mass floor", "hidden_mass_floor"),
+            ("estimated efficiency vs uniform", "efficiency_estimate"),
+            ("certificate lower", "lower"), ("certificate upper", "upper"),
             ("inferences (training included)", "inferences"), ("budget", "budget"),
             ("uniform samples needed for the same bound", "uniform_needed"),
             ("reduction", "reduction"), ("ESS", "ess"), ("max weight", "max_weight"),
-            ("uniform draws", "uniform_draws"), ("upper end set by", "certificate"),
-            ("unreliable", "unreliable"))
+            ("uniform draws", "uniform_draws"), ("certificate set by", "certificate"))
 _MD_EVALUATOR = (("score", "score"), ("inputs scored", "inputs_scored"),
                  ("inferences charged", "inferences_charged"),
                  ("failure-score sum", "failure_score_sum"),
@@ -289,9 +292,13 @@ def _summary_lines(report) -> list[str]:
     ]
     if report.get("truth") is not None:
         t = report["truth"]
-        inside = r["lower"] <= t <= r["upper"]
-        lines.append(f"  true failure rate (planted): {t:.4g} "
-                     f"({'inside' if inside else 'OUTSIDE'} the reported interval)")
+        where = [f"{'inside' if r['lower'] <= t <= r['upper'] else 'OUTSIDE'} the finite-sample "
+                 "certificate"]
+        if r.get("ci_lower") is not None and r.get("ci_upper") is not None:
+            inside = r["ci_lower"] <= t <= r["ci_upper"]
+            where.append(f"{'inside' if inside else 'OUTSIDE'} the {r.get('interval', 'asymptotic')}"
+                         " interval")
+        lines.append(f"  true failure rate (planted): {t:.4g} ({', '.join(where)})")
     return lines
 
 
