@@ -38,7 +38,7 @@ def add_input_arguments(p) -> None:
                    "promptfoo --output JSON, an lm-eval samples JSONL, a garak report.jsonl")
     g.add_argument("--human-col", help="column with the human label, 1 = failure (required "
                    "for a table; for lm-eval/garak the column of --human-labels, "
-                   "default 'human')")
+                   "'human' when not given)")
     g.add_argument("--judge-col", help="column with the judge verdict, 1 = failure "
                    "(required for a table)")
     g.add_argument("--human-map", help="extra label values, e.g. model_b=1,model_a=0,tie=0 "
@@ -50,16 +50,16 @@ def add_input_arguments(p) -> None:
                    help="drop rows without a judge verdict instead of failing")
     g.add_argument("--nan-means-missing", action="store_true",
                    help="read a literal NaN in the human column as 'no human label' "
-                   "(default: an error)")
+                   "instead of rejecting it")
     g.add_argument("--data-format", choices=("csv", "jsonl", "parquet"),
-                   help="table file format (default: from the extension)")
+                   help="table file format (none: from the extension)")
     g.add_argument("--stream", default="auto", choices=("auto", "always", "never"),
                    help="reduce a CSV to counts while reading it (auto: files of 64 MiB "
                    "and more, when pyarrow is installed)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bar when streaming a big CSV")
     g.add_argument("--judge-scorer", help="Inspect: scorer whose original value is the judge")
-    g.add_argument("--human-scorer", help="Inspect: scorer holding human labels (default: "
+    g.add_argument("--human-scorer", help="Inspect: scorer holding human labels (none: "
                    "edits of the judge score that carry provenance)")
     g.add_argument("--epoch", help="Inspect: epoch N, or 'majority', for a multi-epoch log")
     g.add_argument("--judge-assertion", default="llm-rubric",
@@ -69,7 +69,7 @@ def add_input_arguments(p) -> None:
     g.add_argument("--filter", dest="lm_filter", help="lm-eval: the filter to keep")
     g.add_argument("--join-on", default="doc_hash", choices=("doc_hash", "doc_id"),
                    help="lm-eval: join human labels on doc_hash or (task, doc_id)")
-    g.add_argument("--task", help="lm-eval: task name for --join-on doc_id (default: from "
+    g.add_argument("--task", help="lm-eval: task name for --join-on doc_id (none: from "
                    "the file name)")
     g.add_argument("--human-labels", help="lm-eval/garak: table of human labels (key "
                    "columns + --human-col)")

@@ -8,6 +8,7 @@ with the file name, where decoding failed, and how to convert the file.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 
 __all__ = ["detect_encoding", "open_text", "check_file"]
@@ -61,20 +62,13 @@ def decode_error(path: str, err: UnicodeDecodeError, encoding: str) -> ValueErro
         f"near offset {err.start}); " + _hint(path, "LATIN1"))
 
 
-class open_text:  # noqa: N801 - used like open()
-    """``with open_text(path) as fh``: a text handle decoded per :func:`detect_encoding`;
-    a decoding failure becomes a ValueError naming the file."""
-
-    def __init__(self, path: str, newline: str | None = None):
-        self.path = path
-        self.encoding = detect_encoding(path)
-        self._fh = open(path, encoding=self.encoding, newline=newline)
-
-    def __enter__(self):
-        return self._fh
-
-    def __exit__(self, etype, err, tb):
-        self._fh.close()
-        if isinstance(err, UnicodeDecodeError):
-            raise decode_error(self.path, err, self.encoding) from None
-        return False
+@contextlib.contextmanager
+def open_text(path: str, newline: str | None = None):
+    """``with open_text(path) as fh``: a text handle decoded per :func:`detect_encoding`
+    (``fh.encoding`` says which); a decoding failure becomes a ValueError naming the file."""
+    encoding = detect_encoding(path)
+    with open(path, encoding=encoding, newline=newline) as fh:
+        try:
+            yield fh
+        except UnicodeDecodeError as err:
+            raise decode_error(path, err, encoding) from None
