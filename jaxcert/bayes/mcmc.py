@@ -12,6 +12,7 @@ usual bar) and ``min_ess`` before using the draws.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -143,7 +144,9 @@ def to_arviz(result: MCMCResult):
       ImportError: arviz is not installed (``pip install arviz``).
     """
     try:
-        import arviz as az
+        with warnings.catch_warnings():  # arviz announces its refactor on import
+            warnings.simplefilter("ignore", FutureWarning)
+            import arviz as az
     except ImportError:
         raise ImportError(
             "to_arviz needs the optional package arviz: pip install 'jaxcert[bayes]' "

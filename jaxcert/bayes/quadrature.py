@@ -157,7 +157,7 @@ def _log_marginal_one(t, c, prior: JudgePrior, hw, nq: int, ny: int):
     return jnp.where(c_in > _TINY_COEF, general, point)
 
 
-def theta_log_density(theta, counts, prior: JudgePrior, *, nq: int = 32, ny: int = 32):
+def theta_log_density(theta, counts, prior: JudgePrior, *, nq: int = 24, ny: int = 24):
     """Unnormalised log posterior density of theta at the points ``theta`` (one problem).
 
     Args:
@@ -187,8 +187,8 @@ def _zoom(lo, hi, logp, t):
     return t[jnp.maximum(first - 1, 0)], t[jnp.minimum(last + 1, m - 1)]
 
 
-def theta_grid(counts, prior: JudgePrior, *, num_passes: int = 4, num_points: int = 161,
-               nq: int = 32, ny: int = 32) -> ThetaGrid:
+def theta_grid(counts, prior: JudgePrior, *, num_passes: int = 3, num_points: int = 129,
+               nq: int = 24, ny: int = 24) -> ThetaGrid:
     """Posterior of theta on a fine grid over the window holding its mass (one problem).
 
     Pass 1 is a uniform grid on ``[0, 1]``; each later pass is a uniform grid on the

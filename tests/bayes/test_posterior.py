@@ -98,11 +98,14 @@ def test_quantiles_match_brute_force(case):
     np.testing.assert_allclose(got, want, atol=QUANTILE_ATOL, rtol=0)
 
 
-def test_point_boxes_match_closed_form_density():
-    # Both rates known: p(theta) ∝ theta^n1 (1-theta)^n0 q^m1 (1-q)^m0, one-dimensional.
-    counts, s, r = (3, 1, 2, 44, 80, 920), 0.9, 0.05
+@pytest.mark.parametrize("big_n", [1_000, 200_000], ids=["N=1e3", "N=2e5"])
+def test_point_boxes_match_closed_form_density(big_n):
+    # Both rates known: p(theta) ∝ theta^n1 (1-theta)^n0 q^m1 (1-q)^m0, one-dimensional;
+    # N = 2e5 gives a posterior of sd ~ 7e-4 that the zoom must find.
+    s, r = 0.9, 0.05
+    counts = (3, 1, 2, 44, 0.08 * big_n, 0.92 * big_n)
     n11, n10, n01, n00, m1, m0 = counts
-    t = np.linspace(1e-9, 0.4, 200001)
+    t = np.linspace(1e-9, 0.4, 400001)
     q = t * s + (1 - t) * r
     lp = (n11 + n10) * np.log(t) + (n01 + n00) * np.log1p(-t) + m1 * np.log(q) + m0 * np.log1p(-q)
     p = np.exp(lp - lp.max())
@@ -110,7 +113,7 @@ def test_point_boxes_match_closed_form_density():
     want = np.interp(LEVELS, cdf / cdf[-1], t)
     post = make_prior([s, s], [r, r])
     got = np.asarray(_quantiles(_grid(Counts.create(*counts), post), jnp.array(LEVELS)))
-    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # 161-point grid: ~0.1 sd cells
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # grid cells ~0.13 sd
 
 
 def test_cdf_inverts_quantile():
