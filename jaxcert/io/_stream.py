@@ -85,6 +85,42 @@ def _progress_bar(progress: bool | None, total: int, path: str):
                 desc=os.path.basename(path), leave=False)
 
 
+def _open_reader(pcsv, pa, source, path, cols, block_size, encoding):
+    """pyarrow's streaming CSV reader over ``cols``, read as dictionary arrays."""
+    try:
+        return pcsv.open_csv(
+            source,
+            read_options=pcsv.ReadOptions(
+                block_size=block_size, encoding=_ARROW_ENCODING.get(encoding.lower(), encoding)),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=cols,
+                column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in cols}))
+    except pa.ArrowInvalid as e:
+        raise ValueError(f"{path!r} could not be parsed as CSV: {one_line(e)}") from None
+
+
+def _batches(reader, path, pa):
+    """The reader's record batches; a parse error becomes a one-line ValueError."""
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as e:
+            raise ValueError(f"{path!r} could not be parsed as CSV: {one_line(e)}") from None
+
+
+def _filter(batch, where, pa, pc):
+    """Rows of ``batch`` passing ``where`` and their positions (None: all rows kept)."""
+    if not where:
+        return batch, None
+    mask = None
+    for col, allowed in where.items():
+        m = pc.is_in(batch.column(col).cast(pa.string()), value_set=pa.array(allowed))
+        mask = m if mask is None else pc.and_(mask, m)
+    return batch.filter(mask), np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
+
 def stream_counts(path, human_col: str, judge_col: str, *, human_map: Mapping | None = None,
                   judge_map: Mapping | None = None, where: Mapping[str, Any] | None = None,
                   missing_judge: str = "error", nan_means_missing: bool = False,
@@ -131,41 +167,19 @@ def stream_counts(path, human_col: str, judge_col: str, *, human_map: Mapping | 
     cols = list(dict.fromkeys([human_col, judge_col, *where]))
     hmap, jmap = normalise_map(human_map, "human_map"), normalise_map(judge_map, "judge_map")
     source = _CountingReader(path)
-    reader = pcsv.open_csv(
-        source,
-        read_options=pcsv.ReadOptions(block_size=block_size,
-                                      encoding=_ARROW_ENCODING.get(encoding.lower(), encoding)),
-        convert_options=pcsv.ConvertOptions(include_columns=cols,
-                                            column_types={c: pa.dictionary(pa.int32(), pa.string())
-                                                          for c in cols}))
     bar = _progress_bar(progress, os.path.getsize(path), path)
-    table = np.zeros(9, dtype=np.int64)
-    rows = kept = 0
     try:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid as e:
-                raise ValueError(f"{path!r} could not be parsed as CSV: {one_line(e)}") from None
+        reader = _open_reader(pcsv, pa, source, path, cols, block_size, encoding)
+        table, rows, kept = np.zeros(9, dtype=np.int64), 0, 0
+        for batch in _batches(reader, path, pa):
             start, rows = rows, rows + batch.num_rows
-            pos = None
-            if where:
-                mask = None
-                for col, allowed in where.items():
-                    m = pc.is_in(batch.column(col).cast(pa.string()),
-                                 value_set=pa.array(allowed))
-                    mask = m if mask is None else pc.and_(mask, m)
-                pos = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-                batch = batch.filter(mask)
+            batch, pos = _filter(batch, where, pa, pc)
 
             def locate(i, start=start, pos=pos):
                 return start + int(i if pos is None else pos[i]) + 1
 
             h = _codes(batch.column(human_col), hmap, what="human", col=human_col,
-                       flag="--human-map", nan_ok=nan_means_missing, locate=locate,
-                       name=name)
+                       flag="--human-map", nan_ok=nan_means_missing, locate=locate, name=name)
             j = _codes(batch.column(judge_col), jmap, what="judge", col=judge_col,
                        flag="--judge-map", nan_ok=True, locate=locate, name=name)
             if missing_judge == "error" and (j == 2).any():

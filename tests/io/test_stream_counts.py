@@ -104,3 +104,15 @@ def test_counts_only_labels_to_pandas(tmp_path):
     df = stream_counts(p, "human", "judge", human_map={"tie": 0}, progress=False).to_pandas()
     assert list(df.columns) == ["n11", "n10", "n01", "n00", "m1", "m0"] and len(df) == 1
     assert int(df.to_numpy().sum()) == 200
+
+
+def test_stream_reports_a_parse_error_in_one_line(tmp_path):
+    p = tmp_path / "q.csv"
+    p.write_text('h,j\n1,1\n"a,b\n')
+    with pytest.raises(ValueError, match=r"q.csv' could not be parsed as CSV: CSV parse error") as e:
+        stream_counts(p, "h", "j", progress=False)
+    assert "\n" not in str(e.value)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfh,j\n1,1\n,0\n")
+    c = stream_counts(bom, "h", "j", progress=False).counts
+    assert (float(c.n11), float(c.m0)) == (1.0, 1.0)
