@@ -20,7 +20,6 @@ forcing; needs a server returning prompt log-probabilities, e.g. vLLM).
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import math
 import os
@@ -39,57 +38,35 @@ def register(sub) -> None:
         help="five-nines failure-rate certificate (CEM + importance sampling) on a template space",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument(
-        "--space",
-        required=True,
-        help="varbench:<index> | gsm-alt:<index> | synthetic:<mass>:<concentration>",
-    )
-    p.add_argument(
-        "--evaluator", default="synthetic", help="synthetic | python:module:function | openai"
-    )
-    p.add_argument(
-        "--mass",
-        type=float,
-        default=1e-4,
-        help="planted failure rate of the synthetic evaluator on a template space (default 1e-4)",
-    )
-    p.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
-    )
-    p.add_argument("--model", default=None, help="model name for --evaluator openai")
-    p.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai)")
-    p.add_argument(
-        "--score",
-        default=None,
-        help="failure signal: binary (default) | samples:K | logprob (openai and synthetic)",
-    )
-    p.add_argument("--temperature", type=float, default=None,
-                   help="sampling temperature (default 0; samples:K needs > 0)")
-    p.add_argument("--max-tokens", type=int, default=None, help="answer length limit (openai)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
-    p.add_argument("--max-retries", type=int, default=3,
-                   help="retries of a failed request (timeouts, HTTP 429/5xx; default 3)")
-    p.add_argument("--backoff", type=float, default=1.0,
-                   help="base seconds of the exponential backoff between retries (default 1)")
-    p.add_argument("--budget", type=int, default=20_000, help="model calls (training + estimation)")
-    p.add_argument("--out", required=True, help="output directory (created; reused for resume)")
-    p.add_argument("--alpha", type=float, default=0.05, help="error level (default 0.05)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--defensive", type=float, default=0.1, help="defensive mixture weight l (weights <= 1/l)"
-    )
-    p.add_argument(
-        "--bound",
-        default="betting",
-        help="finite-sample bound of the IS mean (see jaxcert.rare.BOUNDS)",
-    )
-    p.add_argument(
-        "--no-uniform-check",
-        action="store_true",
-        help="do not also certify from the uniform draws (exact Clopper-Pearson, alpha/2 each)",
-    )
-    p.add_argument("--quick", action="store_true", help="small space and budget (demo / CI)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add = p.add_argument
+    add("--space", required=True,
+        help="varbench:<index> | gsm-alt:<index> | synthetic:<mass>:<concentration>")
+    add("--evaluator", default="synthetic", help="synthetic | python:module:function | openai")
+    add("--mass", type=float, default=1e-4,
+        help="planted failure rate of the synthetic evaluator on a template space (default 1e-4)")
+    add("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    add("--model", default=None, help="model name for --evaluator openai")
+    add("--concurrency", type=int, default=8, help="parallel requests (openai)")
+    add("--score", default=None,
+        help="failure signal: binary (default) | samples:K | logprob (openai and synthetic)")
+    add("--temperature", type=float, default=None,
+        help="sampling temperature (default 0; samples:K needs > 0)")
+    add("--max-tokens", type=int, default=None, help="answer length limit (openai)")
+    add("--timeout", type=float, default=60.0, help="seconds per request (openai)")
+    add("--max-retries", type=int, default=3,
+        help="retries of a failed request (timeouts, HTTP 429/5xx; default 3)")
+    add("--backoff", type=float, default=1.0,
+        help="base seconds of the exponential backoff between retries (default 1)")
+    add("--budget", type=int, default=20_000, help="model calls (training + estimation)")
+    add("--out", required=True, help="output directory (created; reused for resume)")
+    add("--alpha", type=float, default=0.05, help="error level (default 0.05)")
+    add("--seed", type=int, default=0, help="random seed (default 0)")
+    add("--defensive", type=float, default=0.1, help="defensive mixture weight l (weights <= 1/l)")
+    add("--bound", default="betting", help="finite-sample bound of the IS mean (see jaxcert.rare.BOUNDS)")
+    add("--no-uniform-check", action="store_true",
+        help="do not also certify from the uniform draws (exact Clopper-Pearson, alpha/2 each)")
+    add("--quick", action="store_true", help="small space and budget (demo / CI)")
+    add("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -135,21 +112,9 @@ def _build(args, key, mode):
         if args.score is not None:
             raise ValueError("--score applies to --evaluator openai and synthetic; a python "
                              "evaluator returns its own failure scores")
-        mod_name, _, fn_name = args.evaluator[7:].partition(":")
-        if not mod_name or not fn_name:
-            raise ValueError(f"--evaluator python:module:function expected; got {args.evaluator!r}")
-        try:
-            module = importlib.import_module(mod_name)
-        except ImportError as e:
-            raise ValueError(f"--evaluator: cannot import module {mod_name!r} ({e})") from None
-        fn = getattr(module, fn_name, None)
-        if fn is None:
-            raise ValueError(f"--evaluator: module {mod_name!r} has no attribute {fn_name!r}")
-        inner = (lambda X: fn(X, space)) if ev._accepts_space(fn) else fn
         cache = EvalCache(os.path.join(args.out, "evaluations.jsonl"))
-        wrapped = ev.cached_evaluator(
-            ev.python_evaluator(inner, d=space.d), cache, args.evaluator, space.id
-        )
+        wrapped = ev.cached_evaluator(ev.import_evaluator(args.evaluator[7:], space), cache,
+                                      args.evaluator, space.id)
         return space, wrapped, None, {"wrapped": wrapped}
     if args.evaluator == "openai":
         from jaxcert.rare.endpoints import OpenAIEvaluator
@@ -166,27 +131,6 @@ def _build(args, key, mode):
     raise ValueError(
         f"--evaluator must be synthetic, python:module:function or openai; got {args.evaluator!r}"
     )
-
-
-class _Meter:
-    """Counts what the estimation asked of the evaluator (inputs, cost, failure-score sum)."""
-
-    def __init__(self, evaluate):
-        self.evaluate, self.cost_per_input = evaluate, getattr(evaluate, "cost_per_input", 1)
-        self.inputs, self.score_sum, self.failed_inputs = 0, 0.0, 0
-
-    def __call__(self, X):
-        out = self.evaluate(X)
-        f = np.asarray(out, dtype=np.float64)
-        self.inputs += f.size
-        self.score_sum += float(np.sum(f))
-        self.failed_inputs += int(np.sum(f > 0))
-        return out
-
-    def summary(self) -> dict:
-        return {"inputs_scored": self.inputs, "cost_per_input": self.cost_per_input,
-                "inferences_charged": self.inputs * self.cost_per_input,
-                "failure_score_sum": self.score_sum, "inputs_with_failure": self.failed_inputs}
 
 
 def _clean(obj):
@@ -309,6 +253,7 @@ def run(args) -> int:
     from jaxcert import __version__
     from jaxcert._validate import check_alpha
     from jaxcert.cli._output import prepare_out_dir
+    from jaxcert.rare import evaluators as ev
     from jaxcert.rare.estimate import estimate
     from jaxcert.rare.scoring import parse_score
 
@@ -328,7 +273,7 @@ def run(args) -> int:
     prepare_out_dir(args.out)
     key_space, key_est = jax.random.split(jax.random.key(args.seed))
     space, evaluate, truth, extra = _build(args, key_space, mode)
-    meter = _Meter(evaluate)
+    meter = ev.metered_evaluator(evaluate)
     result = estimate(
         key_est,
         space,

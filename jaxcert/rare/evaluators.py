@@ -27,6 +27,8 @@ __all__ = [
     "cached_evaluator",
     "planted_evaluator",
     "planted_corner_evaluator",
+    "import_evaluator",
+    "metered_evaluator",
 ]
 
 
@@ -35,33 +37,26 @@ class EvaluationError(ValueError):
 
 
 def check_inputs(X, d=None) -> np.ndarray:
+    """``X`` as int64 ``(B, d)``, or a ValueError naming the expected shape or dtype."""
     X = np.asarray(X)
     if X.ndim != 2 or (d is not None and X.shape[1] != d):
-        raise ValueError(
-            f"X must be an int array of shape (B, {d if d is not None else 'd'}); "
-            f"got shape {X.shape}"
-        )
+        raise ValueError(f"X must be an int array of shape (B, {d if d is not None else 'd'}); "
+                         f"got shape {X.shape}")
     if X.size and not np.issubdtype(X.dtype, np.integer):
         raise ValueError(f"X must hold integer category indices; got dtype {X.dtype}")
     return X.astype(np.int64)
 
 
 def _check_out(out, B, who) -> np.ndarray:
-    out = (
-        np.asarray(out, dtype=np.float64).reshape(-1)
-        if np.ndim(out)
-        else np.asarray(out, dtype=np.float64)
-    )
+    out = np.asarray(out, dtype=np.float64)
+    out = out.reshape(-1) if out.ndim else out
     if out.shape != (B,):
-        raise ValueError(
-            f"{who} must return one failure value per input, shape ({B},); "
-            f"got shape {np.shape(out)}"
-        )
+        raise ValueError(f"{who} must return one failure value per input, shape ({B},); "
+                         f"got shape {np.shape(out)}")
     if not np.all(np.isfinite(out)) or np.any(out < 0) or np.any(out > 1):
-        raise ValueError(
-            f"{who} must return finite failure fractions in [0, 1]; got values in "
-            f"[{np.nanmin(out) if out.size else 0}, {np.nanmax(out) if out.size else 0}]"
-        )
+        lo, hi = (np.nanmin(out), np.nanmax(out)) if out.size else (0, 0)
+        raise ValueError(f"{who} must return finite failure fractions in [0, 1]; got values "
+                         f"in [{lo}, {hi}]")
     return out
 
 
@@ -250,6 +245,54 @@ def planted_corner_evaluator(space, mass: float = 1e-4, samples: int | None = No
     evaluate.lam = lam
     evaluate.cost_per_input = draws or (1 if samples is None else samples)
     return evaluate, float(np.mean(evaluate(valid)))
+
+
+def import_evaluator(spec: str, space):
+    """A checked evaluator from ``"module:function"``; ``function(X)`` or ``function(X, space)``.
+
+    Raises:
+      ValueError: a malformed spec, a module that does not import, a missing function.
+    """
+    import importlib
+
+    mod_name, _, fn_name = str(spec).partition(":")
+    if not mod_name or not fn_name:
+        raise ValueError(f"--evaluator python:module:function expected; got 'python:{spec}'")
+    try:
+        module = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"--evaluator: cannot import module {mod_name!r} ({e})") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise ValueError(f"--evaluator: module {mod_name!r} has no function {fn_name!r}")
+    inner = (lambda X: fn(X, space)) if _accepts_space(fn) else fn
+    return python_evaluator(inner, d=space.d)
+
+
+def metered_evaluator(evaluate):
+    """Wraps an evaluator to count what an estimate asked of it, for reports.
+
+    The wrapper keeps ``cost_per_input`` and has ``summary()``: inputs scored,
+    inferences charged (inputs x cost), the sum of the failure scores, and the number
+    of inputs with a score above 0 (for graded scores this is not a failure count).
+    """
+    counts = {"inputs_scored": 0, "failure_score_sum": 0.0, "inputs_with_failure": 0}
+    cost = getattr(evaluate, "cost_per_input", 1)
+
+    def metered(X):
+        out = evaluate(X)
+        f = np.asarray(out, dtype=np.float64)
+        counts["inputs_scored"] += int(f.size)
+        counts["failure_score_sum"] += float(np.sum(f))
+        counts["inputs_with_failure"] += int(np.sum(f > 0))
+        return out
+
+    def summary() -> dict:
+        return {**counts, "cost_per_input": cost,
+                "inferences_charged": counts["inputs_scored"] * cost}
+
+    metered.cost_per_input, metered.summary = cost, summary
+    return metered
 
 
 def _accepts_space(fn) -> bool:
