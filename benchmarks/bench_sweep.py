@@ -24,8 +24,15 @@ Usage::
 
     python benchmarks/bench_sweep.py --quick
     python benchmarks/bench_sweep.py                # 40 scenarios, loop 10 reps each
+    python benchmarks/bench_sweep.py --split 200    # one run vs 2 processes vs 2 shards
 
-Writes ``benchmarks/results/bench_sweep_<platform>.json`` and ``.md``.
+Writes ``benchmarks/results/bench_sweep_<platform>.json`` and ``.md``. ``--split R``
+instead runs the reproduction grid (``configs/reproduce_cmle.toml``, the four estimators
+above, ``R`` replicates) through the ``jaxcert sweep`` CLI three ways: one process; two
+``jax.distributed`` processes on 127.0.0.1; two shards run side by side and merged.
+It times each (wall clock, start-up and compilation included) and checks that the three
+``results.csv`` files are byte-identical; writes ``bench_sweep_<platform>_split.json``
+and ``.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ import json
 import os
 import pathlib
 import platform
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
@@ -221,8 +232,72 @@ def to_markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cli(*args):
+    return [sys.executable, "-m", "jaxcert.cli._main", *args]
+
+
+def _timed(cmds):
+    """Starts the commands together; seconds until all finished (each must exit 0)."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in cmds]
+    try:
+        for p in procs:
+            so, se = p.communicate(timeout=3600)
+            if p.returncode:
+                raise RuntimeError(f"{p.args} failed:\n{se[-2000:]}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return time.perf_counter() - t0
+
+
+def split_benchmark(replicates: int, out: pathlib.Path) -> dict:
+    cfg = str(HERE / "configs" / "reproduce_cmle.toml")
+    common = ["--replicates", str(replicates), "--estimators", *ESTIMATORS, "--no-progress"]
+    with tempfile.TemporaryDirectory() as tmp:
+        d = pathlib.Path(tmp)
+        secs = {"one process": _timed([_cli("sweep", cfg, "--out", f"{d}/one", *common)])}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        secs["two jax.distributed processes"] = _timed([
+            _cli("sweep", cfg, "--out", f"{d}/two", "--coordinator", f"127.0.0.1:{port}",
+                 "--num-processes", "2", "--process-id", str(i), *common) for i in range(2)])
+        t_shards = _timed([_cli("sweep", cfg, "--out", f"{d}/s{i}", "--shard", f"{i}/2",
+                                *common) for i in range(2)])
+        t_merge = _timed([_cli("sweep", "merge", f"{d}/s0", f"{d}/s1", "--out", f"{d}/m")])
+        secs["two shards side by side + merge"] = t_shards + t_merge
+        ref = (d / "one" / "results.csv").read_bytes()
+        same = {k: (d / sub / "results.csv").read_bytes() == ref
+                for k, sub in (("two jax.distributed processes", "two"),
+                               ("two shards side by side + merge", "m"))}
+    res = {"env": environment(), "replicates": replicates, "scenarios": 1250,
+           "seconds": secs, "merge_seconds": t_merge, "identical_to_one_process": same}
+    lines = ["# Splitting a sweep: one process vs two processes vs two shards", "",
+             f"jax {res['env']['jax']}, {res['env']['backend']}, {res['env']['cpus']} CPUs, "
+             f"{res['env']['date']}.", "",
+             f"Reproduction grid, 1250 scenarios x {replicates} replicates x "
+             f"{len(ESTIMATORS)} estimators, through the CLI (wall clock including Python "
+             "start-up and compilation in every process).", "",
+             "| run | seconds | results.csv identical to one process |", "|---|---|---|"]
+    for k, v in secs.items():
+        lines.append(f"| {k} | {v:.1f} | {same.get(k, True)} |")
+    lines.append(f"\nMerge alone: {t_merge:.1f} s.")
+    text = "\n".join(lines) + "\n"
+    stem = f"bench_sweep_{jax.default_backend()}_split"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--split", type=int, metavar="R",
+                    help="only the split benchmark, with R replicates per scenario")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--scenarios", type=int, default=40)
     ap.add_argument("--loop-reps", type=int, default=10)
@@ -230,6 +305,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
+    if args.split:
+        return split_benchmark(args.split, pathlib.Path(args.out))
     if args.quick:
         args.scenarios, args.loop_reps, args.engine_reps = 8, 2, 256
     g = sample_grid(args.scenarios, args.seed)
