@@ -25,7 +25,7 @@ from jaxcert.rare.proposal import (
 from jaxcert.rare.space import ProductSpace, ValidFraction
 from jaxcert.rare.synthetic import Landscape, landscape_evaluator, landscape_mu, landscape_score, planted_landscape
 
-# --- templates / evaluators (owned by the templates engineer) -------------------------
+# --- templates, evaluators and model endpoints ----------------------------------------
 from jaxcert.rare.endpoints import DEFAULT_SYSTEM_PROMPT, OpenAIEvaluator  # noqa: E402
 from jaxcert.rare.evaluators import (  # noqa: E402
     EvaluationError,

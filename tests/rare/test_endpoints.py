@@ -215,3 +215,25 @@ def test_interrupt_cancels_queued_requests_and_resume_pays_nothing_twice(space, 
     server.delay = 0.0
     assert ev(X).tolist() == [1.0] * 40  # the same evaluator resumes
     assert server.total() == 40 and max(server.count.values()) == 1
+
+
+def test_answer_logprob_token_spans_by_hand():
+    from jaxcert.rare.scoring import MalformedReply, answer_logprob, teacher_forcing_prompt
+
+    text, start = teacher_forcing_prompt("Sys.", "Q?", 12.5)
+    assert text.endswith("#### 12.5") and text[start:] == " 12.5"
+    # tokens: "...####" | " 1" | "2." | "5" | " extra" (generated after the prompt: ignored)
+    head = text[:start]
+    lp = {"tokens": [head, " 1", "2.", "5", " extra"], "token_logprobs": [None, -0.5, -0.25, -1.0, -9.0],
+          "text_offset": [0, start, start + 2, start + 4, len(text)]}
+    assert answer_logprob({"choices": [{"logprobs": lp}]}, text, start) == -1.75
+    # a token straddling the boundary ("#### 1") counts: it can only lower P(answer)
+    lp2 = {"tokens": [head[:-4], "#### 1", "2.5"], "token_logprobs": [None, -2.0, -0.5],
+           "text_offset": [0, start - 4, start + 2]}
+    assert answer_logprob({"choices": [{"logprobs": lp2}]}, text, start) == -2.5
+    for bad in ({"choices": [{"logprobs": None}]}, {"choices": []},
+                {"choices": [{"logprobs": dict(lp, token_logprobs=[None, 0.5, -1, -1, -1])}]},
+                {"choices": [{"logprobs": dict(lp, tokens=lp["tokens"][:1],
+                                               token_logprobs=[None], text_offset=[0])}]}):
+        with pytest.raises(MalformedReply):
+            answer_logprob(bad, text, start)
