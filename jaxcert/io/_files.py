@@ -203,7 +203,20 @@ def read_labels(path, human_col: str, judge_col: str, *, human_map: Mapping | No
 def counts_from_table(path, human_col: str, judge_col: str, **kwargs) -> Counts:
     """:class:`~jaxcert.Counts` from a label table (arguments as :func:`read_labels`).
 
+    A CSV is reduced to counts while streaming when pyarrow is installed
+    (:func:`jaxcert.io.stream_counts`: bounded memory whatever the file size).
+
     Example:
       >>> c = counts_from_table("labels.csv", "human", "judge")  # doctest: +SKIP
     """
-    return read_labels(path, human_col, judge_col, **kwargs).counts
+    fmt = kwargs.pop("fmt", None)
+    if detect_format(os.fspath(path), fmt) == "csv":
+        try:
+            import pyarrow.csv  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            from jaxcert.io._stream import stream_counts
+
+            return stream_counts(path, human_col, judge_col, progress=False, **kwargs).counts
+    return read_labels(path, human_col, judge_col, fmt=fmt, **kwargs).counts
