@@ -130,7 +130,8 @@ def xstest_rows(key, judge, keep, seed, warmup, samples):
             "hier_mean": float(draws[:, g].mean()), "hier_90": [float(lo), float(hi)],
             "alone_mean": float(alone.mean[g]),
             "alone_90": [float(alone.lower[g]), float(alone.upper[g])],
-            "cmle": float(cmle.estimate[g]), "cmle_90": [float(cmle.lower[g]), float(cmle.upper[g])],
+            "cmle": float(cmle.estimate[g]),
+            "cmle_90": [float(cmle.lower[g]), float(cmle.upper[g])],
         })
     diag = {"judge": judge, "max_rhat": res.max_rhat, "min_ess": res.min_ess,
             "divergences": res.num_divergences, "seconds": seconds}
@@ -144,7 +145,8 @@ def _interval(iv):
 def markdown(meta, cov, xs, diags) -> str:
     lines = [f"# Bayesian credible bound vs CMLE profile bound ({meta['mode']})", "",
              f"jax {meta['jax']}, device {meta['device']}, x64 {meta['x64']}, {meta['date']}, "
-             f"run time {meta['seconds']:.0f} s (shared, contended CPU: timing indicative only).", "",
+             f"run time {meta['seconds']:.0f} s (shared, contended CPU: timing indicative "
+             "only).", "",
              f"Truth TPR {TRUE_TPR}, FPR {TRUE_FPR}; one-sided {1 - ALPHA:.0%} upper bounds; "
              "coverage = P(U >= theta) +- one Monte-Carlo s.e.", "",
              "| cell | theta | n | N | judge knowledge | Bayes coverage | CMLE coverage "
@@ -156,14 +158,17 @@ def markdown(meta, cov, xs, diags) -> str:
             f"| {r['bayes_coverage']:.3f} +- {r['bayes_mc_se']:.3f} "
             f"| {r['cmle_coverage']:.3f} +- {r['cmle_mc_se']:.3f} "
             f"| {r['bayes_mean_upper']:.4f} | {r['cmle_mean_upper']:.4f} |")
-    lines += ["", "## XSTest: hierarchical pooling (50 human labels per model, rest judge-only)", "",
+    lines += ["", "## XSTest: hierarchical pooling (50 human labels per model, rest "
+              "judge-only)", "",
               "90% intervals. hier = NUTS, judge TPR/FPR pooled across the five models; "
               "alone = each model alone, uniform priors (exact); cmle = profile, unit box.", "",
-              "| judge | model | truth | hier mean | hier 90% | alone mean | alone 90% | CMLE | CMLE 90% |",
+              "| judge | model | truth | hier mean | hier 90% | alone mean | alone 90% | CMLE "
+              "| CMLE 90% |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in xs:
         lines.append(f"| {r['judge']} | {r['model']} | {r['truth']:.3f} | {r['hier_mean']:.3f} "
-                     f"| {_interval(r['hier_90'])} | {r['alone_mean']:.3f} | {_interval(r['alone_90'])} "
+                     f"| {_interval(r['hier_90'])} | {r['alone_mean']:.3f} "
+                     f"| {_interval(r['alone_90'])} "
                      f"| {r['cmle']:.3f} | {_interval(r['cmle_90'])} |")
     lines.append("")
     for d in diags:
@@ -171,11 +176,13 @@ def markdown(meta, cov, xs, diags) -> str:
                      f"{d['min_ess']:.0f}, divergences {d['divergences']}, {d['seconds']:.0f} s.")
     for judge in XSTEST_JUDGES:
         sub = [r for r in xs if r["judge"] == judge]
-        err = {k: np.mean([abs(r[f"{k}_mean"] - r["truth"]) for r in sub]) for k in ("hier", "alone")}
+        err = {k: np.mean([abs(r[f"{k}_mean"] - r["truth"]) for r in sub])
+               for k in ("hier", "alone")}
         err["cmle"] = np.mean([abs(r["cmle"] - r["truth"]) for r in sub])
         hit = sum(r["hier_90"][0] <= r["truth"] <= r["hier_90"][1] for r in sub)
         lines.append(f"Mean |error| ({judge}): hier {err['hier']:.4f}, alone {err['alone']:.4f}, "
-                     f"CMLE {err['cmle']:.4f}; hier 90% intervals covering the truth: {hit}/{len(sub)}.")
+                     f"CMLE {err['cmle']:.4f}; hier 90% intervals covering the truth: "
+                     f"{hit}/{len(sub)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -192,16 +199,18 @@ def main() -> None:
     cov = []
     for i, (name, theta, n, big_n, spec) in enumerate(CELLS):
         row = coverage_cell(jax.random.fold_in(key, i), theta, n, big_n, spec, reps)
-        print(f"{name}: bayes {row['bayes_coverage']:.3f} cmle {row['cmle_coverage']:.3f}", flush=True)
+        print(f"{name}: bayes {row['bayes_coverage']:.3f} cmle {row['cmle_coverage']:.3f}",
+              flush=True)
         cov.append((name, row))
     xs, diags = [], []
     for j, judge in enumerate(XSTEST_JUDGES):
-        rows, diag = xstest_rows(jax.random.fold_in(key, 100 + j), judge, 50, args.seed, warmup, samples)
+        rows, diag = xstest_rows(jax.random.fold_in(key, 100 + j), judge, 50, args.seed,
+                                 warmup, samples)
         xs += rows
         diags.append(diag)
     meta = {"mode": "quick" if args.quick else "full", "jax": jax.__version__,
             "device": str(jax.devices()[0]), "x64": bool(jax.config.jax_enable_x64),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(), "seconds": time.perf_counter() - t0,
             "reps": reps, "seed": args.seed, "command": "benchmarks/bayes_coverage.py"
             + (" --quick" if args.quick else "")}

@@ -9,8 +9,14 @@
   groups; :func:`to_arviz` (needs ``arviz``).
 """
 
-from jaxcert.bayes.mcmc import MCMCResult, sample_hierarchical, sample_single_group, to_arviz
-from jaxcert.bayes.models import hierarchical_model, single_group_model
+from jaxcert.bayes.mcmc import (
+    MCMCResult,
+    hierarchical_model,
+    sample_hierarchical,
+    sample_single_group,
+    single_group_model,
+    to_arviz,
+)
 from jaxcert.bayes.posterior import PosteriorSummary, bayes_interval, posterior_summary
 from jaxcert.bayes.priors import JudgePrior, beta_from_counts, check_prior, make_prior
 from jaxcert.bayes.quadrature import ThetaGrid, grid_cdf, grid_quantile, theta_grid

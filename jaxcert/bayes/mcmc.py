@@ -1,6 +1,27 @@
-"""NUTS for the judge models (numpyro), with R-hat and ESS; optional ArviZ export.
+"""numpyro models of the judge and NUTS for them, with R-hat and ESS; optional ArviZ export.
 
-:func:`sample_single_group` cross-checks the exact quadrature of
+Single group (:func:`single_group_model`), the prior of :mod:`jaxcert.bayes.priors`::
+
+    theta ~ Beta(a_theta, b_theta),  s ~ Beta(a_s, b_s) | box,  r ~ Beta(a_r, b_r) | box
+
+A truncated Beta is written as ``Uniform(box)`` plus the Beta log-kernel as a factor:
+the truncation constant does not depend on any parameter, so the posterior is exact.
+
+Hierarchical (:func:`hierarchical_model`): G groups (models, domains) judged by the same
+judge, with counts per group. The judge's rates are partially pooled on the logit scale
+(non-centred, so NUTS does not meet Neal's funnel when the groups agree)::
+
+    mu_s, mu_r ~ Normal(0, mu_scale)         tau_s, tau_r ~ HalfNormal(tau_scale)
+    logit s_g = mu_s + tau_s z_g,  logit r_g = mu_r + tau_r w_g,  z_g, w_g ~ Normal(0, 1)
+    theta_g ~ Beta(a_theta, b_theta)
+    counts_g | theta_g, s_g, r_g ~ the judge likelihood
+
+Small ``tau`` = one judge quality everywhere (full pooling); large ``tau`` = a separate
+judge per group (no pooling); the data choose. The likelihood enters as a
+``numpyro.factor`` of :func:`jaxcert.judge.likelihood.loglik` (multinomial constants
+dropped: they do not change the posterior).
+
+Sampling. :func:`sample_single_group` cross-checks the exact quadrature of
 :mod:`jaxcert.bayes.posterior` (their quantiles agree within Monte-Carlo error, tested);
 :func:`sample_hierarchical` is the only way to fit the pooled model of
 :func:`~jaxcert.bayes.hierarchical_model`. Keys come first; chains run vectorised on
@@ -15,15 +36,77 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.nn import sigmoid
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import MCMC, NUTS
 
-from jaxcert.bayes.models import hierarchical_model, single_group_model
-from jaxcert.bayes.priors import JudgePrior, check_prior, make_prior
+from jaxcert.bayes.priors import JudgePrior, check_prior, log_beta_kernel, make_prior
 from jaxcert.counts import Counts
+from jaxcert.judge.likelihood import loglik
 
-__all__ = ["MCMCResult", "sample_single_group", "sample_hierarchical", "to_arviz"]
+__all__ = [
+    "single_group_model",
+    "hierarchical_model",
+    "MCMCResult",
+    "sample_single_group",
+    "sample_hierarchical",
+    "to_arviz",
+]
+
+
+def _boxed_rate(name: str, ab, box):
+    """A Beta(ab) rate truncated to ``box`` (``box[0] < box[1]``)."""
+    x = numpyro.sample(name, dist.Uniform(box[0], box[1]))
+    numpyro.factor(f"{name}_prior", log_beta_kernel(x, ab))
+    return x
+
+
+def single_group_model(counts: Counts, prior: JudgePrior) -> None:
+    """numpyro model of one group: Beta priors, boxed judge rates, judge likelihood.
+
+    Args:
+      counts: :class:`~jaxcert.Counts` with scalar fields.
+      prior: :class:`~jaxcert.bayes.JudgePrior` with ``(2,)`` fields and boxes of
+        positive width (NUTS needs a continuous parameter space).
+
+    Sites: ``theta``, ``tpr``, ``fpr`` (and factors ``tpr_prior``, ``fpr_prior``,
+    ``loglik``).
+    """
+    theta = numpyro.sample("theta", dist.Beta(prior.theta_ab[0], prior.theta_ab[1]))
+    tpr = _boxed_rate("tpr", prior.tpr_ab, prior.tpr_box)
+    fpr = _boxed_rate("fpr", prior.fpr_ab, prior.fpr_box)
+    numpyro.factor("loglik", loglik(theta, tpr, fpr, counts))
+
+
+def hierarchical_model(counts: Counts, *, theta_ab=(1.0, 1.0), mu_scale: float = 1.5,
+                       tau_scale: float = 1.0) -> None:
+    """numpyro model of G groups sharing a judge whose TPR/FPR are partially pooled.
+
+    Args:
+      counts: :class:`~jaxcert.Counts` with fields of shape ``(G,)``.
+      theta_ab: Beta parameters of each group's failure rate (default uniform).
+      mu_scale: prior scale of the mean logit TPR / FPR (``Normal(0, mu_scale)``).
+      tau_scale: prior scale of the between-group spread (``HalfNormal(tau_scale)``).
+
+    Sites: ``mu_tpr``, ``mu_fpr``, ``tau_tpr``, ``tau_fpr``, ``z_tpr``, ``z_fpr``,
+    ``theta`` (G,), and the deterministic ``tpr``, ``fpr`` (G,).
+    """
+    groups = jnp.shape(counts.n11)[0]
+    mu_s = numpyro.sample("mu_tpr", dist.Normal(0.0, mu_scale))
+    mu_r = numpyro.sample("mu_fpr", dist.Normal(0.0, mu_scale))
+    tau_s = numpyro.sample("tau_tpr", dist.HalfNormal(tau_scale))
+    tau_r = numpyro.sample("tau_fpr", dist.HalfNormal(tau_scale))
+    with numpyro.plate("groups", groups):
+        z_s = numpyro.sample("z_tpr", dist.Normal(0.0, 1.0))
+        z_r = numpyro.sample("z_fpr", dist.Normal(0.0, 1.0))
+        theta = numpyro.sample("theta", dist.Beta(theta_ab[0], theta_ab[1]))
+    tpr = numpyro.deterministic("tpr", sigmoid(mu_s + tau_s * z_s))
+    fpr = numpyro.deterministic("fpr", sigmoid(mu_r + tau_r * z_r))
+    numpyro.factor("loglik", jnp.sum(loglik(theta, tpr, fpr, counts)))
 
 
 class MCMCResult(NamedTuple):
@@ -93,12 +176,14 @@ def sample_single_group(key, counts: Counts, prior: JudgePrior | None = None, *,
     """
     counts = Counts.create(*counts).validate()
     if counts.shape != ():
-        raise ValueError(f"sample_single_group takes one problem (scalar counts); got shape {counts.shape}")
+        raise ValueError("sample_single_group takes one problem (scalar counts); "
+                         f"got shape {counts.shape}")
     prior = check_prior(make_prior() if prior is None else prior)
     for name in ("tpr_box", "fpr_box"):
         box = np.asarray(getattr(prior, name), dtype=float)
         if box.shape != (2,) or not box[0] < box[1]:
-            raise ValueError(f"prior.{name} must be one box [lo, hi] with lo < hi for NUTS; got {box.tolist()}")
+            raise ValueError(f"prior.{name} must be one box [lo, hi] with lo < hi for NUTS; "
+                             f"got {box.tolist()}")
     _check_run(num_warmup, num_samples, num_chains)
     return _run(key, single_group_model, num_warmup, num_samples, num_chains,
                 counts=counts, prior=prior)
@@ -124,7 +209,8 @@ def sample_hierarchical(key, counts: Counts, *, theta_ab=(1.0, 1.0), mu_scale: f
     """
     counts = Counts.create(*counts).validate()
     if len(counts.shape) != 1 or counts.shape[0] < 2:
-        raise ValueError(f"sample_hierarchical needs counts of shape (G,) with G >= 2; got {counts.shape}")
+        raise ValueError("sample_hierarchical needs counts of shape (G,) with G >= 2; "
+                         f"got {counts.shape}")
     ab = np.asarray(theta_ab, dtype=float)
     if ab.shape != (2,) or not np.all(np.isfinite(ab)) or np.any(ab < 1):
         raise ValueError(f"theta_ab must be two finite Beta parameters >= 1; got {theta_ab!r}")

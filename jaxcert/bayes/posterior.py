@@ -74,8 +74,9 @@ def _summary_one(c, prior: JudgePrior, q_levels) -> PosteriorSummary:
     sd = jnp.sqrt(jnp.maximum(second - mean**2, 0.0))
     out = jnp.stack([mean, grid_quantile(grid, 0.5), sd,
                      grid_quantile(grid, q_levels[0]), grid_quantile(grid, q_levels[1])])
+    nonfinite = bad | ~jnp.all(jnp.isfinite(out))
     status = jnp.where(infeasible, Status.INFEASIBLE,
-                       jnp.where(bad | ~jnp.all(jnp.isfinite(out)), Status.NONFINITE, Status.CONVERGED))
+                       jnp.where(nonfinite, Status.NONFINITE, Status.CONVERGED))
     out = jnp.where(status == Status.CONVERGED, out, jnp.nan)
     return PosteriorSummary(*out, status.astype(jnp.int32))
 

@@ -29,10 +29,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxcert._numerics import as_float
+from jaxcert._numerics import as_float, xlog1py, xlogy
 from jaxcert._validate import check_box
 
 __all__ = ["JudgePrior", "make_prior", "beta_from_counts", "check_prior"]
@@ -162,11 +161,5 @@ def check_prior(prior: JudgePrior) -> JudgePrior:
 
 def log_beta_kernel(x, ab) -> jax.Array:
     """``(a - 1) log x + (b - 1) log(1 - x)`` (0 where an exponent is 0, even at x = 0)."""
-    from jax.scipy.special import xlog1py, xlogy
-
     return xlogy(ab[..., 0] - 1.0, x) + xlog1py(ab[..., 1] - 1.0, -x)
 
-
-def prior_vector(prior: JudgePrior) -> jax.Array:
-    """The prior as one ``(..., 10)`` vector (theta a, b, tpr a, b, fpr a, b, boxes)."""
-    return jnp.concatenate([jnp.asarray(v) for v in prior], -1)

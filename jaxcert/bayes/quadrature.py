@@ -39,8 +39,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp, xlog1py, xlogy
+from jax.scipy.special import logsumexp
 
+from jaxcert._numerics import xlog1py, xlogy
 from jaxcert.bayes.priors import JudgePrior, log_beta_kernel
 
 __all__ = ["ThetaGrid", "theta_log_density", "theta_grid", "grid_cdf", "grid_quantile"]
@@ -111,8 +112,10 @@ def _q_window(lo, hi, m1, m0, hw):
     below = hi < mode  # the reachable range lies left of the mode: h increases on it
     above = lo > mode
     g_hi, g_lo = jnp.abs(slope(hi)), jnp.abs(slope(lo))
-    a = jnp.where(below, jnp.maximum(lo, hi - LOG_DROP / g_hi), jnp.where(above, lo, jnp.maximum(lo, q_lo)))
-    b = jnp.where(below, hi, jnp.where(above, jnp.minimum(hi, lo + LOG_DROP / g_lo), jnp.minimum(hi, q_hi)))
+    a = jnp.where(below, jnp.maximum(lo, hi - LOG_DROP / g_hi),
+                  jnp.where(above, lo, jnp.maximum(lo, q_lo)))
+    b = jnp.where(below, hi,
+                  jnp.where(above, jnp.minimum(hi, lo + LOG_DROP / g_lo), jnp.minimum(hi, q_hi)))
     a, b = jnp.where(flat, lo, a), jnp.where(flat, hi, b)
     return a, jnp.maximum(a, b)
 
@@ -144,7 +147,8 @@ def _log_marginal_one(t, c, prior: JudgePrior, hw, nq: int, ny: int):
     v = jnp.where(elim_r, x_in, y)
     s = jnp.clip(s_lo + w_s * u, s_lo, s_hi)
     r = jnp.clip(r_lo + w_r * v, r_lo, r_hi)
-    log_w = (jnp.log(wq) + jnp.log(b - a))[:, None] + jnp.log(wy)[None, :] + jnp.log(y_b - y_a)[:, None]
+    log_w = ((jnp.log(wq) + jnp.log(b - a) + jnp.log(y_b - y_a))[:, None]
+             + jnp.log(wy)[None, :])
     terms = log_w + log_beta_kernel(s, fa) + log_beta_kernel(r, ga) + _log_h(q, m1, m0)[:, None]
     general = logsumexp(terms) - jnp.log(jnp.where(c_in > 0, c_in, 1.0))
 
@@ -230,7 +234,8 @@ def grid_cdf(grid: ThetaGrid, x) -> jax.Array:
     t, p, cdf = grid
     x = jnp.clip(jnp.asarray(x, jnp.float64), t[0], t[-1])
     step = t[1] - t[0]
-    i = jnp.clip(jnp.floor((x - t[0]) / jnp.where(step > 0, step, 1.0)).astype(jnp.int32), 0, t.shape[0] - 2)
+    cell = jnp.floor((x - t[0]) / jnp.where(step > 0, step, 1.0)).astype(jnp.int32)
+    i = jnp.clip(cell, 0, t.shape[0] - 2)
     u = jnp.where(step > 0, (x - t[i]) / jnp.where(step > 0, step, 1.0), 0.0)
     return jnp.minimum(cdf[i] + step * (p[i] * u + 0.5 * (p[i + 1] - p[i]) * u * u), 1.0)
 

@@ -148,7 +148,8 @@ def test_batched_equals_loop_and_no_recompile():
         one = posterior_summary(Counts(*(f[i] for f in c)), prior, alpha=alpha[i])
         np.testing.assert_allclose(float(one.upper), float(batched.upper[i]), rtol=1e-12)
     # new counts, prior numbers and alpha of the same shape: no new compilation
-    posterior_summary(Counts(*(f[0] + 1 for f in c)), make_prior([0.6, 0.9], [0.0, 0.2]), alpha=0.01)
+    other = make_prior([0.6, 0.9], [0.0, 0.2])
+    posterior_summary(Counts(*(f[0] + 1 for f in c)), other, alpha=0.01)
     assert post_mod._summary_jit._cache_size() == size
 
 
@@ -162,8 +163,8 @@ def test_registry_signature_traces_under_vmap():
     fb = jnp.array([[0.02, 0.08], [0.01, 0.1]])
     out = _registry_upper(c, sb, fb, jnp.array([0.05, 0.1]))
     assert isinstance(out, Interval)
-    ref = posterior_summary(c, JudgePrior(jnp.ones((2, 2)), jnp.ones((2, 2)), jnp.ones((2, 2)), sb, fb),
-                            alpha=jnp.array([0.05, 0.1]))
+    ones = jnp.ones((2, 2))
+    ref = posterior_summary(c, JudgePrior(ones, ones, ones, sb, fb), alpha=jnp.array([0.05, 0.1]))
     np.testing.assert_allclose(out.upper, ref.upper, rtol=1e-12)
     np.testing.assert_allclose(out.estimate, ref.mean, rtol=1e-12)
     np.testing.assert_array_equal(out.lower, 0.0)
