@@ -116,10 +116,9 @@ def run(args) -> int:
     """Runs ``jaxcert demo``; returns the exit status."""
     import jax
 
-    from jaxcert.datasets import load_xstest
-    from jaxcert.judge.certify import certify
-
     from jaxcert.cli._output import prepare_out_dir
+    from jaxcert.datasets import load_xstest
+    from jaxcert.judge import certify
 
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
