@@ -194,12 +194,19 @@ def map_values(values, user_map, *, what: str, flag: str, nan_ok: bool, locate) 
 
     ``locate(i)`` names row ``i`` in an error message.
     """
-    keys = [cell_key(v) for v in values]
-    out = np.empty(len(keys), dtype=float)
-    cache: dict = {}
-    for i, (k, raw) in enumerate(zip(keys, values, strict=True)):
-        if k not in cache:
-            cache[k] = label_of(k, user_map, what=what, flag=flag, nan_ok=nan_ok,
-                                where=locate(i), raw=raw)
-        out[i] = cache[k]
+    out = np.empty(len(values), dtype=float)
+    cache: dict = {}  # raw cell -> label: a column has few distinct values
+    for i, raw in enumerate(values):
+        try:
+            out[i] = cache[(type(raw), raw)]
+            continue
+        except (KeyError, TypeError):  # TypeError: an unhashable cell (a JSON list)
+            pass
+        lab = label_of(cell_key(raw), user_map, what=what, flag=flag, nan_ok=nan_ok,
+                       where=locate(i), raw=raw)
+        try:
+            cache[(type(raw), raw)] = lab
+        except TypeError:
+            pass
+        out[i] = lab
     return out
