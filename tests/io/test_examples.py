@@ -34,8 +34,9 @@ def test_example_is_the_bundled_xstest_gpt4_rows_with_labels_hidden():
 
 def _readme_estimate_command():
     text = (ROOT / "README.md").read_text()
-    m = re.search(r"^jaxcert estimate --data labels\.csv.*?(?<!\\)$", text, re.M | re.S)
-    assert m, "README has no 'jaxcert estimate --data labels.csv' example"
+    m = re.search(r"^jaxcert estimate --data (examples/)?labels\.csv.*?(?<!\\)$", text,
+                  re.M | re.S)
+    assert m, "README has no 'jaxcert estimate --data [examples/]labels.csv' example"
     return shlex.split(m.group(0).replace("\\\n", " "))
 
 
@@ -43,7 +44,7 @@ def _readme_estimate_command():
 def test_readme_estimate_example_runs_verbatim(monkeypatch, capsys):
     argv = _readme_estimate_command()
     assert argv[:2] == ["jaxcert", "estimate"]
-    monkeypatch.chdir(EXAMPLE.parent)
+    monkeypatch.chdir(ROOT if argv[3].startswith("examples/") else EXAMPLE.parent)
     assert main(argv[1:]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_labeled"] == 150 and out["n_unlabeled"] == 300
