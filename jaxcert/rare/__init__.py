@@ -7,8 +7,19 @@ failure rate from a fresh defensive-mixture stage with a finite-sample bound.
 """
 
 from jaxcert.rare.cem import CEMInfo, CEMState, cem_init, cem_run, cem_step
+from jaxcert.rare.paired import ComparisonResult, compare
+from jaxcert.rare.mixture import init_mixture, mixture_cem_update
+from jaxcert.rare.psis import pareto_khat
+from jaxcert.rare.reliability import Assessment, assess
 from jaxcert.rare.estimate import RareResult, estimate, uniform_estimate
-from jaxcert.rare.importance import BOUNDS, ISEstimate, bound_mean, effective_sample_size, importance_estimate
+from jaxcert.rare.importance import (
+    BOUNDS,
+    ISEstimate,
+    bound_mean,
+    effective_sample_size,
+    importance_estimate,
+    valid_reduction_cap,
+)
 from jaxcert.rare.proposal import (
     Mixture,
     Proposal,
@@ -67,12 +78,22 @@ __all__ = [
     "cem_init",
     "cem_step",
     "cem_run",
+    "init_mixture",
+    "mixture_cem_update",
     # importance sampling
     "BOUNDS",
     "ISEstimate",
     "importance_estimate",
     "bound_mean",
     "effective_sample_size",
+    "valid_reduction_cap",
+    # intervals and reliability
+    "pareto_khat",
+    "Assessment",
+    "assess",
+    # model comparison
+    "compare",
+    "ComparisonResult",
     # front door
     "RareResult",
     "estimate",

@@ -5,28 +5,38 @@ called *outside* JAX, so :func:`cem_step` takes an already evaluated batch. For 
 score functions (synthetic landscapes, benchmarks) :func:`cem_run` scans whole runs
 and vmaps over many landscapes.
 
-The update (de Boer, Kroese, Mannor, Rubinstein 2005, Sec. 3) for a batch
-``x_1..x_B ~ q_t`` with scores ``S_i in [0, 1]`` (1 = failure; fractions allowed):
+The update for a batch ``x_1..x_B ~ q_t`` (any sampling density ``q_t``, typically the
+defensive mixture ``l p0 + (1 - l) q_CE``) with scores ``S_i in [0, 1]`` (1 = failure;
+failure probabilities and fractions allowed):
 
 1. level ``gamma = min(S_(ceil(rho B)), 1)`` (the top-rho order statistic, capped at
-   the failure level); elite set ``E = {i : S_i >= gamma and S_i > 0}``. With 0/1
-   scores this is "all failures, if any were seen" (when fewer than ``rho B`` fail,
-   ``gamma = 0`` and ``E`` is the failures); graded scores (failure fractions,
-   closeness) give the usual top-rho quantile. If every score is 0 there is no
-   information and the proposal is kept (``info.updated = False``).
-2. likelihood-ratio weights ``w_i = p0(x_i) / q_t(x_i)`` (computed in log space and
+   the failure level); elite set ``E = {i : S_i >= gamma and S_i > 0}``. ``rho = 1``
+   (the default) makes every positive score elite;
+2. training weights ``w_i = (p0(x_i) / q_t(x_i)) S_i^power`` on ``E`` (log space,
    rescaled by their max, which cancels in the ratio);
 3. ``v_new[j, k] = sum_{i in E} w_i 1[x_ij = k] / sum_{i in E} w_i`` (a one-hot
    segment-sum);
-4. smoothing ``v <- a v_new + (1 - a) v_old`` via ``optax.incremental_update``
-   (optax's Polyak/EMA update, used here on probability tables);
+4. smoothing ``v <- a v_new + (1 - a) v_old`` via ``optax.incremental_update``;
 5. floor (:func:`jaxcert.rare.proposal.apply_floor`) so no category loses support.
 
-``rho``, ``smoothing`` and ``floor`` are traced: sweeping them never recompiles.
+Why score weights. Step 3 is the weighted maximum-likelihood fit, within the product
+family, of the density ``g(x) ∝ p0(x) E[S(x)^power]``: its weighted log-likelihood is
+an unbiased estimate of ``E_{q_t}[(p0/q_t) S^power log q] = E_{p0}[S^power log q]``. For a
+0/1 outcome with failure probability ``F(x)`` the IS variance ``E_q[Y^2 w^2] - mu^2 =
+sum_x p0(x)^2 F(x) / q(x) - mu^2`` is minimised by ``q ∝ p0 sqrt(F)`` (Cauchy-Schwarz;
+Cao and Choe, "Cross-entropy based importance sampling for stochastic simulation
+models", RESS 2019), hence ``power = 1/2`` with a graded training score ``S = F``; when
+the estimation outcome is ``F`` itself the zero-variance density is ``p0 F`` (``power =
+1``). The classic top-rho CE (``power = 0``, small ``rho``) targets ``p0 1[S >= gamma]``,
+which wastes the graded signal and at five nines rarely sees an elite at all.
 
-Collapse guard: the floor keeps support everywhere, and the estimate is never taken
-from training draws: :mod:`jaxcert.rare.estimate` draws a fresh estimation stage from
-the defensive mixture ``l p0 + (1 - l) q_CE`` whose weights are bounded by ``1 / l``.
+``rho``, ``power``, ``smoothing``, ``floor`` and ``defensive`` are traced: sweeping them
+never recompiles. If no score is positive the proposal is kept (``info.updated``
+False).
+
+Collapse guard: the floor keeps support everywhere, training draws come from the
+defensive mixture (so one early hit cannot drag the proposal away from the rest of
+the space unchecked), and estimation weights are bounded by ``1 / l``.
 """
 
 from __future__ import annotations
@@ -38,9 +48,18 @@ import jax.numpy as jnp
 import optax
 
 from jaxcert._numerics import DTYPE, as_float
-from jaxcert.rare.proposal import Proposal, apply_floor, log_nominal, log_prob, sample, uniform_proposal
+from jaxcert.rare.proposal import (
+    Proposal,
+    apply_floor,
+    defensive_mixture,
+    log_nominal,
+    log_prob,
+    mixture_log_prob,
+    mixture_sample,
+    uniform_proposal,
+)
 
-__all__ = ["CEMState", "CEMInfo", "cem_init", "cem_step", "cem_run", "cem_update"]
+__all__ = ["CEMState", "CEMInfo", "cem_init", "cem_step", "cem_run", "cem_update", "training_log_weights"]
 
 
 class CEMState(NamedTuple):
@@ -87,16 +106,26 @@ def _elite_level(scores, mask, rho):
     return jnp.maximum(gamma, 0.0)
 
 
-def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor):
+def training_log_weights(mask_table, scores, log_q, mask, rho, power):
+    """Log training weights ``log(p0 / q) + power log S`` on the elite set (``-inf`` off it).
+
+    Returns ``(log_w, elite, gamma)``; shared by the product and mixture updates.
+    """
+    scores = as_float(scores)
+    gamma = _elite_level(scores, mask, rho)
+    elite = mask & (scores >= gamma) & (scores > 0)
+    log_s = jnp.log(jnp.where(elite, scores, 1.0))
+    log_w = log_nominal(mask_table) - log_q + as_float(power) * log_s
+    return jnp.where(elite, log_w, -jnp.inf), elite, gamma
+
+
+def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor, power=0.5):
     """One CEM update of ``proposal`` from draws ``X`` with log-densities ``log_q``.
 
     Returns ``(new_proposal, info)``; see the module docstring for the maths.
     """
     scores = as_float(scores)
-    gamma = _elite_level(scores, mask, rho)
-    elite = mask & (scores >= gamma) & (scores > 0)
-    log_w = log_nominal(proposal.mask) - log_q
-    log_w = jnp.where(elite, log_w, -jnp.inf)
+    log_w, elite, gamma = training_log_weights(proposal.mask, scores, log_q, mask, rho, power)
     w = jnp.exp(log_w - jnp.max(jnp.where(elite, log_w, 0.0)))
     w = jnp.where(elite, w, 0.0)
     K = proposal.probs.shape[-1]
@@ -119,13 +148,15 @@ def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor
 
 
 @jax.jit
-def _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor):
+def _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power):
     X = jnp.asarray(X)
     if log_q is None:
         log_q = log_prob(state.proposal, X)
     if mask is None:
         mask = jnp.ones(X.shape[0], bool)
-    new, info = cem_update(state.proposal, X, scores, log_q, mask, as_float(rho), as_float(smoothing), as_float(floor))
+    new, info = cem_update(
+        state.proposal, X, scores, log_q, mask, as_float(rho), as_float(smoothing), as_float(floor), as_float(power)
+    )
     return CEMState(new, state.step + 1), info
 
 
@@ -135,7 +166,8 @@ def cem_step(
     X,
     scores,
     *,
-    rho=0.1,
+    rho=1.0,
+    power=0.5,
     smoothing=0.7,
     floor=1e-3,
     log_q=None,
@@ -150,11 +182,14 @@ def cem_step(
       X: int ``(B, d)`` draws.
       scores: float ``(B,)`` in ``[0, 1]``: failure indicator, failure fraction or a
         graded closeness score.
-      rho: elite quantile (traced).
+      rho: elite quantile (traced; 1 = every positive score).
+      power: exponent of the score in the training weights (traced; 0.5 targets
+        ``p0 sqrt(F)``, 1 targets ``p0 F``, 0 with small ``rho`` is classic CE).
       smoothing: ``a`` in ``v <- a v_new + (1 - a) v_old`` (traced).
       floor: probability floor (traced).
       log_q: ``(B,)`` log-density of the distribution ``X`` was drawn from (default:
-        ``state.proposal``; pass the mixture density if draws came from a mixture).
+        ``state.proposal``; pass the FULL defensive-mixture density when the draws
+        came from the mixture, as :func:`jaxcert.rare.estimate.estimate` does).
       mask: bool ``(B,)``, False for draws to ignore (invalid inputs, padding).
 
     Returns:
@@ -166,7 +201,7 @@ def cem_step(
       >>> state, info = cem_step(jax.random.key(0), state, X, jnp.array([1.0, 0.0, 1.0]))
     """
     del key
-    return _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor)
+    return _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power)
 
 
 def cem_run(
@@ -176,22 +211,29 @@ def cem_run(
     *,
     num_stages: int,
     batch_size: int,
-    rho=0.1,
+    rho=1.0,
+    power=0.5,
     smoothing=0.7,
     floor=1e-3,
+    defensive=0.1,
 ) -> tuple[CEMState, CEMInfo]:
     """Pure-JAX CEM run for a JAX ``score_fn: (B, d) int -> (B,) float``.
 
+    Every stage draws ``batch_size`` inputs from the defensive mixture
+    ``defensive p0 + (1 - defensive) q_t`` and updates with that mixture's density.
     ``num_stages`` and ``batch_size`` are static; the rest is traced, so
     ``jax.vmap(lambda k, s, params: cem_run(k, s, partial(f, params), ...))`` runs many
     landscapes at once. Returns the final state and stacked per-stage :class:`CEMInfo`.
     """
-    rho, smoothing, floor = as_float(rho), as_float(smoothing), as_float(floor)
+    rho, power, smoothing, floor, lam = (as_float(v) for v in (rho, power, smoothing, floor, defensive))
 
     def body(st, k):
-        X = sample(k, st.proposal, batch_size)
+        mix = defensive_mixture(st.proposal, lam)
+        X = mixture_sample(k, mix, batch_size)
         s = score_fn(X)
-        new, info = cem_update(st.proposal, X, s, log_prob(st.proposal, X), jnp.ones(batch_size, bool), rho, smoothing, floor)
+        new, info = cem_update(
+            st.proposal, X, s, mixture_log_prob(mix, X), jnp.ones(batch_size, bool), rho, smoothing, floor, power
+        )
         return CEMState(new, st.step + 1), info
 
     return jax.lax.scan(body, state, jax.random.split(key, num_stages))

@@ -1,16 +1,26 @@
-"""Front door: certify a rare failure rate with CEM + defensive importance sampling.
+"""Front door: estimate a rare failure rate with CEM + defensive importance sampling.
 
-:func:`estimate` runs ``stages`` CEM training rounds (each draws a batch from the
-current product proposal, evaluates the valid draws, and updates the proposal with
-:func:`jaxcert.rare.cem.cem_step`), then a FRESH estimation stage of the remaining
-budget drawn from the defensive mixture ``q_l = l p0 + (1 - l) q_CE``. Only the fresh
-stage enters the estimate: its draws are i.i.d. given the trained proposal, so the IS
-terms ``Z_i = F_i 1_valid(x_i) p0(x_i) / q_l(x_i) in [0, b]`` are i.i.d. with mean
-``Z mu`` and every bound of :mod:`jaxcert.rare.importance` applies unchanged. The
-range ``b = weight_bound(q_l) <= 1/l`` is computed exactly from the trained proposal
-before the estimation draws (so it is not data-snooped): ``b = 1`` if CEM learned
-nothing, and the certificate is then as tight as uniform sampling's.
-Training draws are not reused (no adaptive-MIS reuse in this version).
+:func:`estimate` runs ``stages`` CEM training rounds. Every round draws a batch from
+the defensive mixture ``q_t = l p0 + (1 - l) q_CE,t`` (a product of categoricals, or a
+mixture of ``components`` products, :mod:`jaxcert.rare.mixture`), evaluates the valid
+draws, and updates ``q_CE`` with the score-weighted CE step (weights ``(p0/q_t) S^power``,
+:mod:`jaxcert.rare.cem`). A FRESH estimation stage of the remaining budget is then
+drawn from ``l p0 + (1 - l) q_CE``.
+
+Estimate (``reuse`` = number of final training stages reused). Stage ``t`` gives the
+terms ``z_i = F_i 1_valid(x_i) p0(x_i) / q_t(x_i)``, each with conditional mean ``Z mu``
+given the earlier stages, because ``q_t`` is fixed before its own draws. The estimate
+is ``mean(z)`` over the reused stages and the fresh one: every stage weighted by its
+size, a choice made before any draw, so the estimate is unbiased. (Weighting draws
+of several adaptive stages by the balance heuristic, i.e. with the mixture of ALL
+stage densities, is biased: later proposals depend on earlier draws; measured
+-1.5% to -71%.) Its default asymptotic interval and the ``unreliable`` verdict come
+from :func:`jaxcert.rare.reliability.assess`.
+
+Finite-sample certificate: only the fresh stage enters it. Its draws are i.i.d.
+given the trained proposal, the terms lie in ``[0, b]`` with
+``b = weight_bound(q_l) <= 1/l`` computed before the estimation draws, and every bound
+of :mod:`jaxcert.rare.importance` applies unchanged.
 
 Conditions: see :mod:`jaxcert.rare.space`. Invalid draws are never sent to the
 model, cost nothing, and count ``F = 0``; ``mu = E_q[F 1_valid p0 / q] / Z`` with the
@@ -29,107 +39,47 @@ at ``alpha / 2`` and the Clopper-Pearson one at ``alpha / 2`` (union bound: cove
 landscape, where the IS bound alone can be ``1/l`` times worse; it costs the IS bound
 the step from ``alpha`` to ``alpha / 2`` when the IS bound wins.
 
-``inferences`` counts EVERY model evaluation, training included, and
-``reduction = uniform_samples_needed(upper, alpha) / inferences``.
+``inferences`` counts EVERY model inference, training included: an input costs
+``getattr(evaluate, "cost_per_input", 1)`` (an evaluator that scores an input from K
+sampled answers costs K), and ``budget`` is in inferences.
+``reduction = uniform_samples_needed(upper, alpha) / inferences`` compares the
+certificate with a uniform one; it is not the efficiency of the estimate
+(``efficiency_estimate``, :mod:`jaxcert.rare.result`).
 """
 
 from __future__ import annotations
 
 import math
-import dataclasses
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxcert._types import Status, status_name
+from jaxcert._types import Status
 from jaxcert._validate import check_alpha, check_side
 from jaxcert.rare import proposal as _prop
+from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS, stratified_moments
 from jaxcert.rare.cem import CEMInfo, cem_init, cem_step
 from jaxcert.rare.importance import BOUNDS, importance_estimate
-from jaxcert.rare.space import ProductSpace, ValidFraction
+from jaxcert.rare.mixture import defensive_of, init_mixture, mixture_cem_update
+from jaxcert.rare.reliability import assess, reason_names
+from jaxcert.rare.result import RareResult
+from jaxcert.rare.space import ProductSpace
 
-__all__ = ["estimate", "uniform_estimate", "RareResult"]
+__all__ = ["estimate", "uniform_estimate", "RareResult", "cost_per_input"]
 
-_sample = jax.jit(_prop.sample, static_argnames=("num",))
 _mixture_sample = jax.jit(_prop.mixture_sample_components, static_argnames=("num",))
 _log_weights = jax.jit(_prop.log_weights)
+_moments = jax.jit(stratified_moments, static_argnames=("num_strata",))
 
 
-@dataclasses.dataclass(frozen=True)
-class RareResult:
-    """Result of :func:`estimate` / :func:`uniform_estimate`.
-
-    Attributes:
-      estimate, lower, upper: point estimate of ``mu`` and the interval (``side``).
-      alpha, side, bound: the level, side convention and bound method used.
-      inferences: model evaluations actually paid (training + estimation).
-      budget: the budget given.
-      reduction: ``uniform_needed / inferences``; uniform_needed: uniform samples an
-        exact Clopper-Pearson certificate needs to reach ``upper`` at the same level.
-      ess: Kish effective sample size of the estimation weights; max_weight: largest
-        weight (``<= 1/defensive``).
-      failures_seen: evaluations with ``F > 0`` (all stages); estimation_failures: in
-        the estimation stage only.
-      num_stages: CEM training stages; proposal: the final CE proposal; history: one
-        dict of :class:`CEMInfo` fields per stage.
-      status: a :class:`jaxcert.Status` code; valid_fraction: :class:`ValidFraction`;
-      defensive: the mixture weight ``l``; notes: human-readable warnings.
-      uniform_draws, uniform_failures: valid draws from ``p0`` (first CEM stage and
-        the defensive component) and their Bernoulli failures; certificate: which
-        interval set the reported upper end: ``"importance"``, ``"uniform draws"``
-        (``uniform_check``), or ``"clopper-pearson"`` for :func:`uniform_estimate`.
-    """
-
-    estimate: float
-    lower: float
-    upper: float
-    alpha: float
-    side: str
-    bound: str
-    inferences: int
-    budget: int
-    reduction: float
-    uniform_needed: float
-    ess: float
-    max_weight: float
-    failures_seen: int
-    estimation_failures: int
-    num_stages: int
-    proposal: _prop.Proposal
-    history: tuple
-    status: int
-    valid_fraction: ValidFraction
-    defensive: float
-    notes: tuple
-    uniform_draws: int = 0
-    uniform_failures: int = 0
-    certificate: str = "importance"
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict (the proposal as ragged per-variable lists)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        probs, mask = np.asarray(self.proposal.probs), np.asarray(self.proposal.mask)
-        d["proposal"] = [p[m].tolist() for p, m in zip(probs, mask)]
-        d["history"] = [dict(h) for h in self.history]
-        d["valid_fraction"] = self.valid_fraction._asdict()
-        d["status"] = status_name(self.status)
-        d["notes"] = list(self.notes)
-        return d
-
-    def __str__(self) -> str:
-        lvl = f"{100 * (1 - self.alpha):g}%"
-        lines = [
-            f"rare-failure estimate ({self.bound}, {self.side}, {lvl}): {self.estimate:.4g}  [{self.lower:.4g}, {self.upper:.4g}]",
-            f"  inferences {self.inferences} of budget {self.budget} ({self.num_stages} CEM stages + estimation)",
-            f"  failures seen {self.failures_seen} ({self.estimation_failures} in estimation), ESS {self.ess:.1f}, max weight {self.max_weight:.3g}",
-            f"  uniform sampling would need {self.uniform_needed:.4g} inferences for this bound: reduction {self.reduction:.3g}x",
-            f"  valid fraction {self.valid_fraction.estimate:.4g} ({'exact' if self.valid_fraction.exact else 'Monte Carlo'}), status {status_name(self.status)}",
-        ]
-        if self.uniform_draws:
-            lines.append(f"  uniform draws {self.uniform_draws} ({self.uniform_failures} failures); upper end set by: {self.certificate}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
+def cost_per_input(evaluate) -> int:
+    """Inferences one evaluated input costs: ``evaluate.cost_per_input`` (default 1)."""
+    c = getattr(evaluate, "cost_per_input", 1)
+    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+        raise ValueError(f"evaluate.cost_per_input must be an int >= 1 (inferences per input); got {c!r}")
+    return int(c)
 
 
 def _as_space(space) -> ProductSpace:
@@ -184,6 +134,27 @@ def _reduction(upper, alpha, inferences):
     return needed / max(inferences, 1), needed
 
 
+def _plan(space, budget_inputs, train_fraction, stages, batch_size, rho, budget, cost):
+    n_train = int(train_fraction * budget_inputs)
+    min_batch = max(10, math.ceil(1.0 / rho))
+    if n_train <= 0:
+        return 0, 0
+    if stages is None and batch_size is None:
+        stages = max(1, min(10, n_train // 50))
+    if batch_size is None:
+        batch_size = n_train // stages
+    if stages is None:
+        stages = max(1, n_train // batch_size)
+    if batch_size < min_batch or stages < 1:
+        raise ValueError(
+            f"budget={budget} ({budget_inputs} inputs at {cost} inferences each) with train_fraction={train_fraction} "
+            f"is below one CEM round: a stage needs >= {min_batch} draws, got batch_size={batch_size}, stages={stages}"
+        )
+    if stages * batch_size > budget_inputs - 2:
+        raise ValueError(f"stages*batch_size = {stages * batch_size} leaves fewer than 2 of {budget_inputs} inputs for estimation")
+    return stages, batch_size
+
+
 def estimate(
     key: jax.Array,
     space,
@@ -194,12 +165,16 @@ def estimate(
     side: str = "upper",
     bound: str = "betting",
     defensive: float = 0.1,
-    rho: float = 0.1,
+    rho: float = 1.0,
+    power: float = 0.5,
     smoothing: float = 0.7,
     floor: float | None = None,
     train_fraction: float = 0.5,
     batch_size: int | None = None,
     stages: int | None = None,
+    components: int = 1,
+    reuse: int | None = None,
+    interval: str = "auto",
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
     uniform_check: bool = True,
@@ -209,23 +184,28 @@ def estimate(
     Args:
       key: PRNG key.
       space: a :class:`ProductSpace` (or a sequence of sizes).
-      evaluate: ``(B, d) int64 -> (B,)`` failures in ``[0, 1]`` (0/1 or the fraction of
-        sampled answers that were wrong); only valid inputs are sent.
-      budget: maximum number of model evaluations, training included.
-      alpha, side: level and side convention ("upper" = certificate ``mu <= U``).
-      bound: "betting" (default) | "bernstein" (finite-sample, valid for every
-        budget) | "clt" | "bootstrap" (asymptotic: they under-cover when the failure
-        region was not found; see :mod:`jaxcert.rare.importance` for why only these
-        show large reductions).
-      defensive: weight ``l`` of the uniform component; weights are ``<= 1/l``.
-      rho, smoothing, floor: CEM elite quantile, smoothing ``a``, probability floor
-        (default ``0.01 / K_max``).
-      train_fraction: share of the budget spent on CEM training (0 = pure
-        defensive/uniform sampling).
-      batch_size: draws per CEM stage (default ``budget * train_fraction / stages``).
-      stages: number of CEM stages (default 5, fewer if the budget is small).
-      progress: show a tqdm bar over stages; callback: ``callback(stage, info_dict)``
-        after each training stage.
+      evaluate: ``(B, d) int64 -> (B,)`` failure scores in ``[0, 1]``: a 0/1 outcome, a
+        failure probability (graded) or the fraction of K sampled answers that were
+        wrong; only valid inputs are sent. ``evaluate.cost_per_input`` (default 1) is
+        the number of inferences one input costs.
+      budget: maximum number of model inferences, training included.
+      alpha, side, bound: level, side and bound method of the finite-sample
+        certificate ("betting" | "bernstein" are valid for every budget; "clt" |
+        "bootstrap" are asymptotic). The asymptotic interval is two-sided at ``alpha``.
+      defensive: weight ``l`` of the uniform component of every stage; weights ``<= 1/l``.
+      rho, power: CE elite quantile (1 = every positive score) and score exponent of
+        the training weights (0.5 targets ``p0 sqrt(F)``, variance-optimal for 0/1
+        outcomes and robust for graded ones; see :mod:`jaxcert.rare.cem`).
+      smoothing, floor: CE smoothing ``a`` and probability floor (default ``0.01 / K_max``).
+      train_fraction: share of the budget spent on CE training.
+      batch_size, stages: draws per stage and number of stages (default up to 10).
+      components: 1 = product proposal; K > 1 = mixture of K products (failures in
+        several separate corners).
+      reuse: final training stages reused in the estimate with their own weights
+        (default ``stages // 2``; 0 = the fresh stage only).
+      interval: "auto" (bootstrap-t when hits or ESS are few, else CLT) | "clt" |
+        "bootstrap-t".
+      progress, callback: tqdm bar over stages; ``callback(stage, info_dict)``.
       uniform_check: also bound ``mu`` by exact Clopper-Pearson on the uniform draws
         and report the intersection, each at ``alpha / 2`` (module docstring).
 
@@ -242,77 +222,102 @@ def estimate(
     _check_common(space, budget, alpha, side)
     if bound not in BOUNDS:
         raise ValueError(f"bound must be one of {BOUNDS}; got {bound!r}")
+    if interval not in ASYMPTOTIC_INTERVALS:
+        raise ValueError(f"interval must be one of {ASYMPTOTIC_INTERVALS}; got {interval!r}")
     if not callable(evaluate):
         raise ValueError(f"evaluate must be callable (X -> failures); got {evaluate!r}")
-    for name, v, lo_open in (("defensive", defensive, True), ("rho", rho, True), ("smoothing", smoothing, True)):
+    for name, v in (("defensive", defensive), ("rho", rho), ("smoothing", smoothing)):
         if not (np.isfinite(v) and 0 < v <= 1):
             raise ValueError(f"{name} must be in (0, 1]; got {v!r}")
+    if not (np.isfinite(power) and 0 <= power <= 2):
+        raise ValueError(f"power must be in [0, 2]; got {power!r}")
     if not (0 <= train_fraction < 1):
         raise ValueError(f"train_fraction must be in [0, 1); got {train_fraction!r}")
+    if isinstance(components, bool) or not isinstance(components, (int, np.integer)) or components < 1:
+        raise ValueError(f"components must be an int >= 1; got {components!r}")
     floor = 0.01 / space.max_size if floor is None else floor
     if not (np.isfinite(floor) and 0 < floor < 1.0 / space.max_size):
         raise ValueError(f"floor must be in (0, 1/K_max) = (0, {1.0 / space.max_size}); got {floor!r}")
+    cost = cost_per_input(evaluate)
+    budget_inputs = budget // cost
+    if budget_inputs < 2:
+        raise ValueError(f"budget={budget} buys {budget_inputs} inputs at {cost} inferences each; need >= 2")
+    stages, batch_size = _plan(space, budget_inputs, train_fraction, stages, batch_size, rho, budget, cost)
+    reuse = stages // 2 if reuse is None else reuse
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or not 0 <= reuse <= stages:
+        raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
 
-    n_train = int(train_fraction * budget)
-    min_batch = max(2, math.ceil(1.0 / rho))
-    if n_train > 0:
-        if stages is None and batch_size is None:
-            stages = max(1, min(5, n_train // min_batch))
-        if batch_size is None:
-            batch_size = n_train // stages
-        if stages is None:
-            stages = max(1, n_train // batch_size)
-        if batch_size < min_batch or stages < 1:
-            raise ValueError(
-                f"budget={budget} with train_fraction={train_fraction} is below one CEM round: a stage needs "
-                f">= {min_batch} draws (ceil(1/rho)), got batch_size={batch_size}, stages={stages}"
-            )
-        if stages * batch_size > budget - 2:
-            raise ValueError(f"stages*batch_size = {stages * batch_size} leaves fewer than 2 of budget={budget} for estimation")
-    else:
-        stages, batch_size = 0, 0
-
-    key_z, key_train, key_est, key_boot = jax.random.split(key, 4)
+    key_z, key_train, key_est, key_boot, key_mix = jax.random.split(key, 5)
     alpha_is = alpha / 2 if uniform_check else alpha  # union bound with the uniform draws
     vf = space.valid_fraction(key_z, alpha=alpha_is / 2)
     if vf.estimate <= 0:
         raise ValueError(f"the space has no valid input ({'by enumeration' if vf.exact else f'none in {vf.num} random draws'})")
     alpha_num = alpha_is if vf.exact else alpha_is / 2
-    uniform_F = []  # failures of the valid draws from p0 (stage 0 and defensive component)
 
-    state = cem_init(space)
-    inferences, failures_seen, history = 0, 0, []
+    ce = cem_init(space).proposal if components == 1 else init_mixture(key_mix, space, components)
+    state = cem_init(space, ce) if components == 1 else None
+    inputs, failures_seen, history = 0, 0, []
+    uniform_F, terms, strata, fvals = [], [], [], []
     it = range(stages)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="CEM stages")
     for t, k in zip(it, jax.random.split(key_train, max(stages, 1))):
-        X = np.asarray(_sample(k, state.proposal, num=batch_size))
+        mix = defensive_of(ce, defensive)
+        X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=batch_size))
         F, valid = _evaluate_batch(space, evaluate, X, batch_size)
-        inferences += int(valid.sum())
+        inputs += int(valid.sum())
         failures_seen += int(np.sum(F > 0))
-        if t == 0 and _is_uniform(state.proposal):
-            uniform_F.append(F[valid])
-        state, info = cem_step(k, state, X, F, rho=rho, smoothing=smoothing, floor=floor, mask=valid)
-        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum())}
-        rec.update({f: float(np.asarray(v)) for f, v in zip(CEMInfo._fields, info)})
+        all_uniform = t == 0 and components == 1  # stage 0 of a product CE is p0 itself
+        uniform_F.append(F[valid & ((comp == 0) | all_uniform)])
+        log_w = np.asarray(_log_weights(mix, X))
+        if t >= stages - reuse:
+            terms.append(F * np.exp(log_w))
+            fvals.append(F)
+            strata.append(np.full(batch_size, len(terms) - 1))
+        log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
+        if components == 1:
+            state, info = cem_step(k, state, X, F, rho=rho, power=power, smoothing=smoothing, floor=floor,
+                                   log_q=log_q, mask=valid)
+            ce = state.proposal
+            rec_info = {f: float(np.asarray(v)) for f, v in zip(CEMInfo._fields, info)}
+        else:
+            ce, upd = mixture_cem_update(ce, X, F, log_q, valid, rho, smoothing, floor, power)
+            rec_info = {"updated": float(np.asarray(upd)), "num_failures": float(np.sum(F >= 1))}
+        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum()) * cost, **rec_info}
         history.append(rec)
         if callback is not None:
             callback(t, rec)
 
-    n_est = budget - stages * batch_size  # fixed shape; invalid draws are free, so inferences <= budget
-    mixture = _prop.defensive_mixture(state.proposal, defensive)
-    X, comp = _mixture_sample(key_est, mixture, num=n_est)
-    X, comp = np.asarray(X), np.asarray(comp)
+    n_est = budget_inputs - stages * batch_size  # fixed shape; invalid draws are free
+    mixture = defensive_of(ce, defensive)
+    X, comp = (np.asarray(a) for a in _mixture_sample(key_est, mixture, num=n_est))
     F, valid = _evaluate_batch(space, evaluate, X, max(batch_size, 1024))
-    inferences += int(valid.sum())
+    inputs += int(valid.sum())
     failures_seen += int(np.sum(F > 0))
     uniform_F.append(F[valid & (comp == 0)])
     log_w = _log_weights(mixture, X)
+    terms.append(F * np.exp(np.asarray(log_w)))
+    fvals.append(F)
+    strata.append(np.full(n_est, len(terms) - 1))
+    inferences = inputs * cost
+
+    # --- estimate, asymptotic interval and reliability (reused stages + fresh stage)
+    z, st = np.concatenate(terms), np.concatenate(strata)
+    n_uniform = sum(u.size for u in uniform_F)
+    a = assess(key_boot, z, st, len(terms), alpha, num_uniform=n_uniform, interval=interval)
+    Zv = vf.estimate
+    est = float(a.estimate) / Zv
+    # honest efficiency at equal cost: E_p0[F^2] - mu^2 per uniform input (estimated by
+    # IS as mean(F^2 w)) over the estimate's own variance times the inputs it paid
+    _, var_mean = _moments(z, st, num_strata=len(terms))
+    var_uniform = max(float(np.mean(np.concatenate(fvals) * z)) - float(a.estimate) ** 2, 0.0)
+    efficiency = var_uniform / inputs / float(var_mean) if float(var_mean) > 0 else float("nan")
+
+    # --- finite-sample certificate (fresh stage only)
     b = min(float(_prop.weight_bound(mixture)), 1.0 / defensive)
     r = importance_estimate(F, log_w, weight_bound=b, alpha=alpha_num, side=side, bound=bound, key=key_boot)
-    est = float(r.estimate) / vf.estimate
     lower = float(r.lower) / vf.upper
     upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
     certificate = "importance"
@@ -325,19 +330,18 @@ def estimate(
         lo_i, up_i = max(lower, lo_u), min(upper, up_u)
         # an empty intersection means one of the two intervals missed: report the union
         lower, upper = (lo_i, up_i) if lo_i <= up_i else (min(lower, lo_u), max(upper, up_u))
-    status = Status.CONVERGED if np.isfinite([est, lower, upper]).all() else Status.NONFINITE
+    fresh = float(r.estimate) / Zv
+    status = Status.CONVERGED if np.isfinite([est, lower, upper, float(a.lower), float(a.upper)]).all() else Status.NONFINITE
     reduction, needed = _reduction(upper, alpha, inferences)
     notes = []
-    if int(r.num_failures) == 0:
-        notes.append("no failure in the estimation stage: the estimate is 0 and the bound rests on the weight bound 1/l")
-    elif int(r.num_failures) < 10 and bound in ("clt", "bootstrap"):
-        notes.append(f"only {int(r.num_failures)} failures in the estimation stage: {bound} intervals are unreliable")
+    if int(a.hits) == 0:
+        notes.append("no failure among the estimation terms: the estimate is 0 and only the bounds are informative")
     if stages and not any(h["updated"] for h in history):
-        notes.append("CEM never saw a positive score: the proposal stayed uniform")
+        notes.append("CEM never saw a positive score: the proposal stayed at its start")
     return RareResult(
         estimate=est,
-        lower=min(lower, est),
-        upper=max(upper, est) if side != "lower" else 1.0,
+        lower=min(lower, fresh),
+        upper=max(upper, fresh) if side != "lower" else 1.0,
         alpha=float(alpha),
         side=side,
         bound=bound,
@@ -350,15 +354,27 @@ def estimate(
         failures_seen=failures_seen,
         estimation_failures=int(r.num_failures),
         num_stages=stages,
-        proposal=state.proposal,
+        proposal=ce,
         history=tuple(history),
         status=int(status),
         valid_fraction=vf,
         defensive=float(defensive),
         notes=tuple(notes),
-        uniform_draws=int(u_hits.size),
+        uniform_draws=int(u_hits.size) if uniform_check else int(n_uniform),
         uniform_failures=int(u_hits.sum()),
         certificate=certificate,
+        ci_lower=float(a.lower) / Zv,
+        ci_upper=min(1.0, float(a.upper) / Zv),
+        interval="bootstrap-t" if bool(a.bootstrap_t) else "clt",
+        unreliable=bool(a.unreliable),
+        reasons=tuple(reason_names(a.reasons)),
+        khat=float(a.khat),
+        integrand_ess=float(a.ess),
+        hits=int(a.hits),
+        hidden_mass_floor=float(a.hidden_mass_floor),
+        efficiency_estimate=efficiency,
+        cost_per_input=cost,
+        reused_stages=int(reuse),
     )
 
 
@@ -408,6 +424,7 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
     F = np.concatenate([_evaluate(evaluate, X[s : s + 65536]) for s in range(0, X.shape[0], 65536)])
     k_fail = int(_bernoulli(key_b, F).sum())
     lo, up = _clopper_pearson(k_fail, budget, alpha, side)
+    ci_lo, ci_up = _clopper_pearson(k_fail, budget, alpha, "two-sided")
     est = k_fail / budget
     reduction, needed = _reduction(up, alpha, budget)
     return RareResult(
@@ -416,5 +433,7 @@ def uniform_estimate(key: jax.Array, space, evaluate, budget: int, *, alpha: flo
         ess=float(budget), max_weight=1.0, failures_seen=int(np.sum(F > 0)), estimation_failures=int(np.sum(F > 0)),
         num_stages=0, proposal=_prop.uniform_proposal(space), history=(), status=int(Status.CONVERGED),
         valid_fraction=vf, defensive=1.0, notes=(), uniform_draws=int(budget),
-        uniform_failures=k_fail, certificate="clopper-pearson",
+        uniform_failures=k_fail, certificate="clopper-pearson", ci_lower=ci_lo, ci_upper=ci_up,
+        interval="clopper-pearson", unreliable=False, reasons=(), khat=float("nan"), integrand_ess=float(k_fail),
+        hits=k_fail, hidden_mass_floor=0.6 / budget, efficiency_estimate=1.0, cost_per_input=1, reused_stages=0,
     )

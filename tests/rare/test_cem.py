@@ -27,7 +27,7 @@ def batch(seed, sharp=1.0):
     return q, X, scores
 
 
-def numpy_update(q, X, scores, rho, a, f, valid=None):
+def numpy_update(q, X, scores, rho, a, f, valid=None, power=0.5):
     """Independent NumPy implementation of the documented CEM update."""
     probs, mask = np.asarray(q.probs), np.asarray(q.mask)
     X, s = np.asarray(X), np.asarray(scores, float)
@@ -38,7 +38,7 @@ def numpy_update(q, X, scores, rho, a, f, valid=None):
     gamma = max(min(sv[n_el - 1], 1.0), 0.0)
     elite = valid & (s >= gamma) & (s > 0)
     logq = np.array([np.sum(np.log(probs[np.arange(len(sizes)), x])) for x in X])
-    w = np.exp(-np.sum(np.log(sizes)) - logq) * elite
+    w = np.exp(-np.sum(np.log(sizes)) - logq) * np.where(elite, s, 1.0) ** power * elite
     new = probs.copy()
     if w.sum() > 0:
         new = np.zeros_like(probs)
@@ -50,11 +50,14 @@ def numpy_update(q, X, scores, rho, a, f, valid=None):
     return np.where(mask, ff + (1 - sizes[:, None] * ff) * v, 0.0), gamma, elite.sum()
 
 
-@pytest.mark.parametrize("seed, rho, a, f", [(0, 0.1, 0.7, 1e-3), (1, 0.3, 0.5, 1e-2), (2, 0.02, 1.0, 1e-4)])
-def test_update_equals_bruteforce(seed, rho, a, f):
+@pytest.mark.parametrize(
+    "seed, rho, a, f, power",
+    [(0, 0.1, 0.7, 1e-3, 0.0), (1, 0.3, 0.5, 1e-2, 0.5), (2, 0.02, 1.0, 1e-4, 1.0), (3, 1.0, 0.7, 1e-3, 0.5)],
+)
+def test_update_equals_bruteforce(seed, rho, a, f, power):
     q, X, s = batch(seed)
-    state, info = C.cem_step(jax.random.key(0), C.cem_init(SIZES, q), X, s, rho=rho, smoothing=a, floor=f)
-    ref, gamma, n_el = numpy_update(q, X, s, rho, a, f)
+    state, info = C.cem_step(jax.random.key(0), C.cem_init(SIZES, q), X, s, rho=rho, smoothing=a, floor=f, power=power)
+    ref, gamma, n_el = numpy_update(q, X, s, rho, a, f, power=power)
     np.testing.assert_allclose(state.proposal.probs, ref, rtol=RTOL, atol=1e-15)
     assert float(info.level) == pytest.approx(gamma) and int(info.num_elite) == n_el
     assert int(state.step) == 1
@@ -95,8 +98,8 @@ def test_no_recompilation_for_new_hyperparameters():
     state = C.cem_init(SIZES, q)
     C.cem_step(jax.random.key(0), state, X, s, rho=0.1, smoothing=0.7, floor=1e-3)
     n = C._cem_step._cache_size()
-    for rho, a, f in [(0.2, 0.5, 1e-4), (0.05, 0.9, 2e-3), (0.5, 1.0, 1e-2)]:
-        C.cem_step(jax.random.key(0), state, X, s, rho=rho, smoothing=a, floor=f)
+    for rho, a, f, pw in [(0.2, 0.5, 1e-4, 0.0), (0.05, 0.9, 2e-3, 1.0), (0.5, 1.0, 1e-2, 0.25)]:
+        C.cem_step(jax.random.key(0), state, X, s, rho=rho, smoothing=a, floor=f, power=pw)
     assert C._cem_step._cache_size() == n
 
 
@@ -120,3 +123,33 @@ def test_cem_run_finds_concentrated_corner_and_vmaps():
         np.testing.assert_allclose(vstate.proposal.probs[i], st.proposal.probs, rtol=1e-10, atol=1e-14)
         corner = np.argmax(np.asarray(L.factors), axis=1)  # F = 1 at the corner
         assert np.all(np.argmax(np.asarray(st.proposal.probs), axis=1) == corner)
+
+
+def test_score_weighted_update_targets_p0_sqrt_F_on_enumerated_draws():
+    """Weights (p0/q) S^(1/2) over every input once, each with q = p0: the unsmoothed
+    update is the product of the marginals of p0 sqrt(F), computed here by brute force."""
+    L = S.planted_landscape(jax.random.key(3), (4, 5, 3), 0.05, "concentrated")
+    X = np.stack(np.unravel_index(np.arange(60), (4, 5, 3)), axis=1)
+    F = np.asarray(S.landscape_score(L, X))
+    q0 = P.uniform_proposal((4, 5, 3))
+    log_q = np.full(60, -np.log(60.0))
+    state, _ = C.cem_step(jax.random.key(0), C.cem_init((4, 5, 3), q0), X, F, rho=1.0, power=0.5, smoothing=1.0,
+                          floor=1e-12, log_q=log_q)
+    g = np.sqrt(F) / np.sqrt(F).sum()
+    for j, K in enumerate((4, 5, 3)):
+        marg = np.bincount(X[:, j], weights=g, minlength=K)
+        np.testing.assert_allclose(np.asarray(state.proposal.probs)[j, :K], marg, rtol=1e-9, atol=1e-11)
+
+
+def test_cem_run_with_defensive_stages_vmaps_over_powers():
+    L = S.planted_landscape(jax.random.key(0), LANDSCAPE_SIZES, 1e-3, "concentrated")
+
+    @jax.jit
+    def run(power, lam):
+        return C.cem_run(jax.random.key(1), C.cem_init(LANDSCAPE_SIZES), partial(S.landscape_score, L),
+                         num_stages=4, batch_size=128, power=power, defensive=lam)[0].proposal.probs
+
+    out = jax.vmap(run)(jnp.array([0.5, 1.0]), jnp.array([0.1, 0.2]))
+    np.testing.assert_allclose(out[1], run(1.0, 0.2), rtol=1e-10, atol=1e-14)
+    corner = np.argmax(np.asarray(L.factors), axis=1)
+    assert np.all(np.argmax(np.asarray(out[0]), axis=1) == corner)

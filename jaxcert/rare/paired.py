@@ -1,0 +1,204 @@
+"""Paired comparison: the rare failure rates of two models on the same inputs.
+
+Models above 99.9% accuracy can differ several-fold in failure rate; two separate
+five-nines runs would each carry their own sampling noise. :func:`compare` trains ONE
+proposal on the union score ``max(S_A, S_B)`` (it must cover the failures of both),
+evaluates BOTH models on every input, and estimates ``rho = mu_B / mu_A`` from the
+paired terms ``z_A = F_A w`` and ``z_B = F_B w`` (same draws, same weights).
+
+Interval (delta method, paired). With ``g_i = z_B,i / mu_B - z_A,i / mu_A``,
+
+    log(mu_B_hat / mu_A_hat) - log(rho) ~ mean(g),   Var = stratified variance of mean(g)
+
+(:func:`jaxcert.rare.bootstrap.stratified_moments`; stages as in
+:func:`jaxcert.rare.estimate`), and the interval for ``rho`` is
+``exp(log rho_hat -+ z_{1-a/2} sqrt(Var))``. ``Var`` contains ``-2 Cov(z_A, z_B) /
+(mu_A mu_B)``: when the two models fail on the same inputs (greedy decoding, or K
+sampled answers averaged) the covariance is large and the paired interval is much
+narrower than with independent inputs. ``variance_gain`` reports the estimated
+``Var_independent / Var_paired`` at equal cost, where the independent design spends
+the same inferences on separate inputs for each model.
+
+Every model call is counted: an input costs ``cost_per_input(A) + cost_per_input(B)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+
+from jaxcert._numerics import normal_quantile
+from jaxcert._types import Status, status_name
+from jaxcert._validate import check_alpha
+from jaxcert.rare import proposal as _prop
+from jaxcert.rare.bootstrap import stratified_moments
+from jaxcert.rare.cem import cem_init, cem_step
+from jaxcert.rare.estimate import _as_space, _evaluate_batch, _plan, cost_per_input
+from jaxcert.rare.mixture import defensive_of
+from jaxcert.rare.reliability import assess, reason_names
+
+__all__ = ["compare", "ComparisonResult"]
+
+_mixture_sample = jax.jit(_prop.mixture_sample_components, static_argnames=("num",))
+_log_weights = jax.jit(_prop.log_weights)
+_moments = jax.jit(stratified_moments, static_argnames=("num_strata",))
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonResult:
+    """Result of :func:`compare` (``B`` relative to ``A``).
+
+    Attributes:
+      mu_a, mu_b: IS estimates of the two failure rates (same inputs).
+      ratio, ratio_lower, ratio_upper: ``mu_B / mu_A`` and its two-sided interval.
+      log_ratio, log_ratio_se: ``log(mu_B / mu_A)`` and its delta-method standard error.
+      variance_gain: estimated variance of the log ratio with independent inputs per
+        model over the paired one, at equal inferences.
+      unreliable, reasons: the verdict of :func:`jaxcert.rare.reliability.assess` on
+        either model's terms (reasons prefixed "A: " / "B: ").
+      hits_a, hits_b: positive terms per model; inferences, budget; alpha; status; notes.
+    """
+
+    mu_a: float
+    mu_b: float
+    ratio: float
+    ratio_lower: float
+    ratio_upper: float
+    log_ratio: float
+    log_ratio_se: float
+    variance_gain: float
+    unreliable: bool
+    reasons: tuple
+    hits_a: int
+    hits_b: int
+    inferences: int
+    budget: int
+    alpha: float
+    status: int
+    notes: tuple
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["status"] = status_name(self.status)
+        d["reasons"], d["notes"] = list(self.reasons), list(self.notes)
+        return d
+
+    def __str__(self) -> str:
+        lvl = f"{100 * (1 - self.alpha):g}%"
+        verdict = "UNRELIABLE: " + "; ".join(self.reasons) if self.unreliable else "no warning sign in the sample"
+        lines = [
+            f"failure-rate ratio B/A {self.ratio:.4g}, {lvl} interval [{self.ratio_lower:.4g}, {self.ratio_upper:.4g}]",
+            f"  mu_A {self.mu_a:.4g} ({self.hits_a} hits), mu_B {self.mu_b:.4g} ({self.hits_b} hits), same inputs",
+            f"  paired design: estimated variance gain {self.variance_gain:.3g}x over independent inputs",
+            f"  reliability: {verdict}",
+            f"  inferences {self.inferences} of budget {self.budget} (both models, training included), "
+            f"status {status_name(self.status)}",
+        ]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0.05, defensive: float = 0.1,
+            power: float = 0.5, smoothing: float = 0.7, floor: float | None = None, train_fraction: float = 0.5,
+            stages: int | None = None, batch_size: int | None = None, reuse: int | None = None) -> ComparisonResult:
+    """Estimates ``mu_B / mu_A`` with both models evaluated on the same inputs.
+
+    Args:
+      key: PRNG key.
+      space: a :class:`jaxcert.rare.ProductSpace` (or sizes).
+      evaluate_a, evaluate_b: evaluators ``(B, d) -> (B,)`` scores in ``[0, 1]`` (see
+        :func:`jaxcert.rare.estimate`), each with an optional ``cost_per_input``.
+      budget: total inferences of both models, training included.
+      alpha: two-sided level of the ratio interval. Other arguments as
+        :func:`jaxcert.rare.estimate` (CE on the union score ``max(S_A, S_B)``).
+
+    Returns:
+      :class:`ComparisonResult`.
+
+    Example:
+      >>> space = ProductSpace([10] * 4)
+      >>> fa = lambda X: (X.sum(1) < 2) * 1.0
+      >>> fb = lambda X: (X.sum(1) < 3) * 1.0
+      >>> r = compare(jax.random.key(0), space, fa, fb, 4000)
+    """
+    space = _as_space(space)
+    check_alpha(alpha)
+    for name, f in (("evaluate_a", evaluate_a), ("evaluate_b", evaluate_b)):
+        if not callable(f):
+            raise ValueError(f"{name} must be callable (X -> failures); got {f!r}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 2:
+        raise ValueError(f"budget must be an int >= 2 (model inferences); got {budget!r}")
+    if not (np.isfinite(defensive) and 0 < defensive <= 1):
+        raise ValueError(f"defensive must be in (0, 1]; got {defensive!r}")
+    if not (0 <= train_fraction < 1):
+        raise ValueError(f"train_fraction must be in [0, 1); got {train_fraction!r}")
+    floor = 0.01 / space.max_size if floor is None else floor
+    cost = cost_per_input(evaluate_a) + cost_per_input(evaluate_b)
+    n_inputs = budget // cost
+    stages, batch_size = _plan(space, n_inputs, train_fraction, stages, batch_size, 1.0, budget, cost)
+    reuse = stages // 2 if reuse is None else int(reuse)
+    if not 0 <= reuse <= stages:
+        raise ValueError(f"reuse must be in [0, stages={stages}]; got {reuse!r}")
+    vf = space.valid_fraction(jax.random.fold_in(key, 7), alpha=alpha / 4)
+    if vf.estimate <= 0:
+        raise ValueError("the space has no valid input")
+
+    def both(X, chunk):
+        Fa, valid = _evaluate_batch(space, evaluate_a, X, chunk)
+        Fb, _ = _evaluate_batch(space, evaluate_b, X, chunk)
+        return Fa, Fb, valid
+
+    key_train, key_est, key_boot = jax.random.split(key, 3)
+    state = cem_init(space)
+    terms_a, terms_b, strata, inputs, n_uniform = [], [], [], 0, 0
+    sizes = [batch_size] * stages + [n_inputs - stages * batch_size]
+    for t, k in enumerate(jax.random.split(key_train, stages + 1)):
+        mix = defensive_of(state.proposal, defensive)
+        X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=sizes[t]))
+        Fa, Fb, valid = both(X, max(sizes[t], 1))
+        inputs += int(valid.sum())
+        n_uniform += int(np.sum(valid & ((comp == 0) | (t == 0))))
+        log_w = np.asarray(_log_weights(mix, X))
+        if t >= stages - reuse:
+            w = np.exp(log_w)
+            terms_a.append(Fa * w)
+            terms_b.append(Fb * w)
+            strata.append(np.full(sizes[t], len(strata)))
+        if t < stages:
+            log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
+            state, _ = cem_step(k, state, X, np.maximum(Fa, Fb), rho=1.0, power=power, smoothing=smoothing,
+                                floor=floor, log_q=log_q, mask=valid)
+    za, zb, st = np.concatenate(terms_a), np.concatenate(terms_b), np.concatenate(strata)
+    S = len(strata)
+    ka, kb = jax.random.split(key_boot)
+    assess_a = assess(ka, za, st, S, alpha, num_uniform=n_uniform)
+    assess_b = assess(kb, zb, st, S, alpha, num_uniform=n_uniform)
+    mu_a, mu_b = float(np.mean(za)), float(np.mean(zb))
+    notes = []
+    if mu_a > 0 and mu_b > 0:
+        g = zb / mu_b - za / mu_a
+        var_log = float(_moments(g, st, num_strata=S)[1])
+        # independent design at equal cost: N inputs for A and N others for B
+        var_indep = float(_moments(za / mu_a, st, num_strata=S)[1]) + float(_moments(zb / mu_b, st, num_strata=S)[1])
+        log_ratio, se = math.log(mu_b / mu_a), math.sqrt(var_log)
+        zq = float(normal_quantile(1 - alpha / 2))
+        lo, up = math.exp(log_ratio - zq * se), math.exp(log_ratio + zq * se)
+        gain = var_indep / var_log if var_log > 0 else math.inf
+        status = Status.CONVERGED
+    else:
+        which = " and ".join(n for n, m in (("A", mu_a), ("B", mu_b)) if m <= 0)
+        notes.append(f"model {which} had no failure on the sampled inputs: the ratio is undefined (interval [0, inf])")
+        log_ratio, se, lo, up, gain = math.nan, math.inf, 0.0, math.inf, math.nan
+        status = Status.NONFINITE
+    reasons = tuple(f"A: {r}" for r in reason_names(assess_a.reasons)) + tuple(
+        f"B: {r}" for r in reason_names(assess_b.reasons))
+    Zv = vf.estimate
+    return ComparisonResult(
+        mu_a=mu_a / Zv, mu_b=mu_b / Zv, ratio=math.exp(log_ratio) if math.isfinite(log_ratio) else math.nan,
+        ratio_lower=lo, ratio_upper=up, log_ratio=log_ratio, log_ratio_se=se, variance_gain=gain,
+        unreliable=bool(reasons) or status != Status.CONVERGED, reasons=reasons,
+        hits_a=int(np.sum(za > 0)), hits_b=int(np.sum(zb > 0)), inferences=inputs * cost, budget=int(budget),
+        alpha=float(alpha), status=int(status), notes=tuple(notes),
+    )

@@ -1,0 +1,135 @@
+"""Is this importance-sampling estimate trustworthy? Default interval and the ``unreliable`` flag.
+
+An IS estimate of a rare failure rate can be badly wrong while looking precise: when
+a failure region carries much mass but was sampled once or never, the sample
+variance is small exactly when the estimate is too small. :func:`assess` reads the
+integrand ``z_i = F_i w_i`` of a run and returns the default asymptotic interval and
+a verdict, with the reasons:
+
+* **interval**: bootstrap-t (:func:`jaxcert.rare.bootstrap.bootstrap_t_interval`)
+  when the integrand's ESS ``(sum z)^2 / sum z^2`` is below :data:`BOOTSTRAP_ESS` or
+  fewer than :data:`BOOTSTRAP_HITS` terms are positive; otherwise the CLT interval.
+* **unreliable** when any of: PSIS k-hat of ``z`` above 0.7 (:mod:`jaxcert.rare.psis`;
+  the tail is too heavy for any interval from the sample), fewer than
+  :data:`MIN_HITS` positive terms, or an integrand ESS below :data:`MIN_ESS`.
+* **hidden-mass floor** ``0.6 / n_u`` with ``n_u`` the number of draws from the
+  nominal distribution (first stage and defensive components): failure mass of
+  that size on inputs the proposal never favours is missed about half the time, and
+  nothing in the sample can reveal it (the impossibility argument in
+  :mod:`jaxcert.rare.importance`). Every interval here assumes the sampler found
+  all failure regions; below the floor that assumption cannot be checked.
+
+``reasons`` is a bit mask (:data:`REASONS` names the bits) so that the whole
+assessment stays an array pytree: :func:`assess` is jitted and vmaps over runs.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxcert._numerics import as_float
+from jaxcert.rare.bootstrap import bootstrap_t_interval, clt_interval
+from jaxcert.rare.psis import KHAT_THRESHOLD, pareto_khat
+
+__all__ = ["Assessment", "assess", "reason_names", "REASONS", "MIN_HITS", "MIN_ESS", "BOOTSTRAP_ESS", "BOOTSTRAP_HITS"]
+
+#: Fewer positive terms than this: unreliable.
+MIN_HITS = 10
+#: Integrand ESS below this: unreliable.
+MIN_ESS = 5.0
+#: Bootstrap-t replaces the CLT below this integrand ESS ...
+BOOTSTRAP_ESS = 50.0
+#: ... or below this many positive terms.
+BOOTSTRAP_HITS = 30
+#: Bit -> reason (``reasons & bit``).
+REASONS = {
+    1: f"Pareto k-hat above {KHAT_THRESHOLD}: the integrand's tail is too heavy to trust",
+    2: f"fewer than {MIN_HITS} hits (terms with F > 0)",
+    4: f"integrand ESS below {MIN_ESS:g}",
+}
+_INTERVALS = {"auto": 0, "clt": 1, "bootstrap-t": 2}
+
+
+class Assessment(NamedTuple):
+    """Estimate, default asymptotic interval and reliability verdict (arrays).
+
+    Attributes:
+      estimate: ``mean(z)``; lower, upper: the asymptotic interval.
+      bootstrap_t: True if the interval is bootstrap-t, False if CLT.
+      khat: PSIS k-hat of ``z`` (``inf`` when too few terms are positive).
+      ess: integrand ESS ``(sum z)^2 / sum z^2``; hits: number of ``z > 0``.
+      unreliable: any reason set; reasons: bit mask, see :data:`REASONS`.
+      hidden_mass_floor: ``0.6 / num_uniform``.
+    """
+
+    estimate: jax.Array
+    lower: jax.Array
+    upper: jax.Array
+    bootstrap_t: jax.Array
+    khat: jax.Array
+    ess: jax.Array
+    hits: jax.Array
+    unreliable: jax.Array
+    reasons: jax.Array
+    hidden_mass_floor: jax.Array
+
+
+def reason_names(reasons) -> list[str]:
+    """Human-readable list of the reasons in a bit mask."""
+    r = int(reasons)
+    return [text for bit, text in REASONS.items() if r & bit]
+
+
+@partial(jax.jit, static_argnames=("num_strata", "interval", "num_bootstrap"))
+def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None, side_hi=None,
+           interval: str = "auto", num_bootstrap: int = 2000, upper_cap=1.0) -> Assessment:
+    """Default asymptotic interval and reliability verdict for IS terms ``z``.
+
+    Args:
+      key: PRNG key (bootstrap resamples).
+      z: float ``(N,)`` terms ``F w`` (already divided by nothing: ``mean(z)`` is the
+        estimate), grouped by stage; strata: int ``(N,)`` stage of each term.
+      num_strata: static number of stages.
+      alpha: error level; by default two-sided (``alpha / 2`` per end). ``side_lo`` /
+        ``side_hi`` override the per-end errors (0 leaves that end open).
+      num_uniform: draws from the nominal distribution (for the hidden-mass floor).
+      interval: "auto" | "clt" | "bootstrap-t" (static).
+      upper_cap: largest possible mean (1 for a failure rate).
+
+    Example:
+      >>> z = jnp.where(jnp.arange(1000) % 20 == 0, 0.02, 0.0)
+      >>> a = assess(jax.random.key(0), z, jnp.zeros(1000, int), 1, 0.05, num_uniform=100)
+      >>> bool(a.unreliable), int(a.hits)
+      (False, 50)
+    """
+    z = as_float(z)
+    alpha = as_float(alpha)
+    a_lo = alpha / 2 if side_lo is None else as_float(side_lo)
+    a_hi = alpha / 2 if side_hi is None else as_float(side_hi)
+    total = jnp.sum(z)
+    ess = jnp.where(total > 0, total**2 / jnp.maximum(jnp.sum(z**2), 1e-300), 0.0)
+    hits = jnp.sum(z > 0)
+    khat = pareto_khat(z)
+    lo_c, up_c = clt_interval(z, strata, num_strata, a_lo, a_hi, upper_cap)
+    lo_b, up_b = bootstrap_t_interval(key, z, strata, num_strata, a_lo, a_hi, upper_cap, num_bootstrap)
+    mode = _INTERVALS[interval]
+    use_boot = (ess < BOOTSTRAP_ESS) | (hits < BOOTSTRAP_HITS) if mode == 0 else jnp.asarray(mode == 2)
+    reasons = (
+        jnp.where(khat > KHAT_THRESHOLD, 1, 0) + jnp.where(hits < MIN_HITS, 2, 0) + jnp.where(ess < MIN_ESS, 4, 0)
+    )
+    return Assessment(
+        estimate=jnp.mean(z),
+        lower=jnp.where(use_boot, lo_b, lo_c),
+        upper=jnp.where(use_boot, up_b, up_c),
+        bootstrap_t=use_boot,
+        khat=khat,
+        ess=ess,
+        hits=hits,
+        unreliable=reasons > 0,
+        reasons=reasons,
+        hidden_mass_floor=0.6 / jnp.maximum(as_float(num_uniform), 1.0),
+    )

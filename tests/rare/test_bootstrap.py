@@ -1,0 +1,91 @@
+"""CLT and stratified bootstrap-t intervals vs NumPy/scipy references, and coverage."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import jaxcert  # noqa: F401
+from jaxcert.rare.bootstrap import bootstrap_t_interval, clt_interval, stratified_moments
+
+
+def sample(seed, n=(200, 300)):
+    rng = np.random.default_rng(seed)
+    z = np.concatenate([rng.lognormal(0, 1.5, m) * (rng.uniform(size=m) < 0.3) for m in n])
+    strata = np.concatenate([np.full(m, t) for t, m in enumerate(n)])
+    return z, strata
+
+
+def test_stratified_moments_closed_form():
+    z, st = sample(0)
+    mean, var = stratified_moments(jnp.asarray(z), jnp.asarray(st), 2)
+    N = z.size
+    ref = sum((st == t).sum() * z[st == t].var(ddof=1) for t in (0, 1)) / N**2
+    assert float(mean) == pytest.approx(z.mean(), rel=1e-13)
+    assert float(var) == pytest.approx(ref, rel=1e-12)
+
+
+def test_clt_interval_matches_scipy_normal():
+    z, st = sample(1)
+    lo, up = clt_interval(jnp.asarray(z), jnp.asarray(st), 2, 0.025, 0.05, 100.0)
+    _, var = stratified_moments(jnp.asarray(z), jnp.asarray(st), 2)
+    se = np.sqrt(float(var))
+    assert float(lo) == pytest.approx(z.mean() - stats.norm.ppf(0.975) * se, rel=1e-12)
+    assert float(up) == pytest.approx(z.mean() + stats.norm.ppf(0.95) * se, rel=1e-12)
+
+
+def test_bootstrap_t_matches_numpy_with_the_same_resamples():
+    z, st = sample(2)
+    key, B, N = jax.random.key(5), 400, z.size
+    lo, up = bootstrap_t_interval(key, jnp.asarray(z), jnp.asarray(st), 2, 0.05, 0.05, 100.0, num_bootstrap=B)
+    sizes = np.array([200, 300])
+    start = np.array([0, 200])
+
+    def strat_var(x):
+        return sum(sizes[t] * x[st == t].var(ddof=1) for t in (0, 1)) / N**2
+
+    se = np.sqrt(strat_var(z))
+    T = []
+    for k in jax.random.split(key, B):
+        u = np.asarray(jax.random.uniform(k, (N,)))
+        idx = (start[st] + np.floor(u * sizes[st])).astype(int)
+        zb = z[idx]
+        T.append((zb.mean() - z.mean()) / np.sqrt(strat_var(zb)))
+    T = np.sort(T)
+    q_hi, q_lo = T[int(np.ceil(0.95 * B)) - 1], T[int(np.floor(0.05 * B))]
+    assert float(lo) == pytest.approx(max(z.mean() - q_hi * se, 0.0), rel=1e-9)
+    assert float(up) == pytest.approx(z.mean() - q_lo * se, rel=1e-9)
+    # right skew: bootstrap-t reaches further up than the CLT
+    assert float(up) > float(clt_interval(jnp.asarray(z), jnp.asarray(st), 2, 0.05, 0.05, 100.0)[1])
+
+
+@pytest.mark.parametrize("fn", ["clt", "boot"])
+def test_all_zero_terms_give_the_exact_zero_failure_bound(fn):
+    z, st = jnp.zeros(500), jnp.zeros(500, int)
+    if fn == "clt":
+        lo, up = clt_interval(z, st, 1, 0.025, 0.025, 10.0)
+    else:
+        lo, up = bootstrap_t_interval(jax.random.key(0), z, st, 1, 0.025, 0.025, 10.0, num_bootstrap=200)
+    assert float(lo) == 0.0 and float(up) == pytest.approx(10.0 * (1 - 0.025 ** (1 / 500)), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_bootstrap_t_covers_better_than_clt_on_a_heavy_skewed_mean():
+    """Terms 0 w.p. 0.95 else lognormal(0, 1.5), n = 400: two-sided 90% coverage."""
+    reps, n = 400, 400
+    true = 0.05 * np.exp(1.5**2 / 2)
+    keys = jax.random.split(jax.random.key(11), reps)
+
+    def draw(k):
+        k1, k2 = jax.random.split(k)
+        return jnp.where(jax.random.uniform(k1, (n,)) < 0.05, jnp.exp(1.5 * jax.random.normal(k2, (n,))), 0.0)
+
+    Z = jax.vmap(draw)(keys)
+    st = jnp.zeros(n, int)
+    b = jax.vmap(lambda k, z: bootstrap_t_interval(k, z, st, 1, 0.05, 0.05, 1e3, num_bootstrap=1000))(keys, Z)
+    c = jax.vmap(lambda z: clt_interval(z, st, 1, 0.05, 0.05, 1e3))(Z)
+    cov_b = np.mean((np.asarray(b[0]) <= true) & (true <= np.asarray(b[1])))
+    cov_c = np.mean((np.asarray(c[0]) <= true) & (true <= np.asarray(c[1])))
+    se = np.sqrt(0.1 * 0.9 / reps)
+    assert cov_b >= 0.9 - 3 * se and cov_b > cov_c, (cov_b, cov_c)

@@ -1,0 +1,45 @@
+"""The reliability verdict and default interval of jaxcert.rare.reliability.assess."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxcert  # noqa: F401
+from jaxcert.rare import reliability as R
+
+N = 1000
+ST = jnp.zeros(N, int)
+
+
+def test_plenty_of_light_tailed_hits_is_reliable_and_uses_clt():
+    z = jax.random.exponential(jax.random.key(0), (N,)) * 1e-3
+    a = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=200)
+    assert not bool(a.unreliable) and int(a.reasons) == 0 and not bool(a.bootstrap_t)
+    assert float(a.lower) < float(a.estimate) < float(a.upper)
+    assert float(a.hidden_mass_floor) == pytest.approx(0.6 / 200)
+
+
+def test_few_hits_set_the_reason_and_switch_to_bootstrap_t():
+    z = jnp.zeros(N).at[:7].set(jnp.arange(1.0, 8.0))
+    a = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100)
+    assert bool(a.unreliable) and bool(a.bootstrap_t) and int(a.hits) == 7
+    assert R.REASONS[2] in R.reason_names(a.reasons)
+
+
+def test_heavy_tail_sets_khat_reason():
+    z = jax.random.pareto(jax.random.key(2), 0.8, (N,))  # infinite mean tail: k = 1.25
+    a = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100)
+    assert float(a.khat) > 0.7 and int(a.reasons) & 1
+
+
+def test_forced_interval_kinds_and_no_recompilation_across_alpha():
+    z = jax.random.exponential(jax.random.key(0), (N,))
+    a_clt = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=10, interval="clt")
+    a_bt = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=10, interval="bootstrap-t")
+    assert not bool(a_clt.bootstrap_t) and bool(a_bt.bootstrap_t)
+    n = R.assess._cache_size()
+    for alpha in (0.1, 0.01):
+        R.assess(jax.random.key(1), z, ST, 1, alpha, num_uniform=10, interval="clt")
+    assert R.assess._cache_size() == n
+    np.testing.assert_array_less(0.0, np.asarray(a_clt.upper))
