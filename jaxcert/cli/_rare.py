@@ -19,6 +19,7 @@ forcing; needs a server returning prompt log-probabilities, e.g. vLLM).
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import math
@@ -70,10 +71,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _build(args, key, mode):
-    """Returns (space, evaluate, truth, extra) for the command-line choices."""
+def _build(args, key, mode=None):
+    """Returns (space, evaluate, truth, extra) for the command-line choices.
+
+    Also used by ``jaxcert rare compare`` with its own namespace: options it lacks take
+    this command's defaults, and ``mode`` defaults to ``args.score`` (else binary).
+    """
     from jaxcert.rare import evaluators as ev
     from jaxcert.rare._cache import EvalCache
+    from jaxcert.rare.scoring import parse_score
+
+    defaults = {"score": None, "max_retries": 3, "backoff": 1.0, "max_tokens": None,
+                "temperature": None, "no_progress": True, "quick": False, "seed": 0,
+                "concurrency": 8, "timeout": 60.0, "base_url": None, "model": None}
+    args = argparse.Namespace(**{**defaults, **vars(args)})
+    if mode is None:
+        mode = parse_score(args.score if args.score is not None else "binary")
 
     kind, _, rest = args.space.partition(":")
     if kind == "synthetic":
