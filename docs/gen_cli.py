@@ -111,7 +111,7 @@ def render_cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     """The CLI reference page (Markdown) for ``parser`` (default: the real ``jaxcert``)."""
     # usage lines wrap at $COLUMNS: fix the width so the page does not depend on a terminal
     columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "88"
+    os.environ["COLUMNS"] = "70"
     try:
         return _render(parser)
     finally:

@@ -4,7 +4,6 @@
 * ``notebooks/<name>.md``: each jupytext percent notebook in ``notebooks/`` rendered as
   a page (its Markdown cells as text, its code cells as code blocks). Nothing is
   executed during the build: the notebooks run in the test suite, in quick mode.
-* ``guide/scaling.md``: a stub, only while the scaling guide is not in ``docs/``.
 * ``results/figures/*.png``: the committed figures of the reproduction study, so the
   results page shows them without copying them into ``docs/``.
 
@@ -22,12 +21,6 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 FIGURES = ROOT / "benchmarks" / "results" / "reproduce_cmle" / "figures"
-SCALING_STUB = """# Scaling
-
-This guide is not written yet. Meanwhile: the simulation engine (`jaxcert.sim`) shards
-scenario chunks over every device JAX sees, and `jaxcert sweep CONFIG --out DIR` resumes
-from its checkpointed chunks; see the [simulation study notebook](../notebooks/simulation_study.md).
-"""
 _INCLUDE = re.compile(r"^<!-- include (\S+)(?: shift=(\d))? -->$", re.MULTILINE)
 
 
@@ -72,10 +65,6 @@ def on_files(files, config):
     for nb in sorted(NOTEBOOKS.glob("*.py")):
         files.append(File.generated(config, f"notebooks/{nb.stem}.md",
                                     content=notebook_markdown(nb)))
-    if files.get_file_from_path("guide/scaling.md") is None:
-        # The guide is written separately; until it lands the nav entry must not break
-        # the strict build, so a stub says where the material lives meanwhile.
-        files.append(File.generated(config, "guide/scaling.md", content=SCALING_STUB))
     for png in sorted(FIGURES.glob("*.png")):
         files.append(File.generated(config, f"results/figures/{png.name}",
                                     abs_src_path=str(png)))
