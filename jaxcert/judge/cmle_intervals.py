@@ -7,9 +7,10 @@ Three methods, one ``side`` convention (``"two-sided" | "upper" | "lower"``, see
 * :func:`profile_interval` (recommended): inverts the profile likelihood-ratio test,
   ``{theta : 2 [l_hat - l_p(theta)] <= c}`` with ``l_p(theta) = max_{(s, r) in box}
   l(theta, s, r)``. ``l_p`` is concave (see :mod:`jaxcert.judge.likelihood`), so the
-  set is an interval; each end is the root of a concave function, found by Newton
-  from the outside (monotone for a concave function) safeguarded by bisection, with
-  ``l_p'(theta) = dl/dtheta`` at the inner optimum (envelope theorem: the box in
+  set is an interval; each end is the root of a concave function, found by Newton on
+  the signed root in logit theta, safeguarded by bisection, with closed-form inner
+  solves (:mod:`jaxcert.judge._profile_bound`) and ``l_p'(theta) = dl/dtheta`` at the
+  inner optimum (envelope theorem: the box in
   ``(s, r)`` does not depend on theta). Two-sided: ``c = chi2_1(1 - alpha) =
   z_{1-alpha/2}^2`` on both sides. One-sided at level ``alpha`` (signed-root test):
   ``c = z_{1-alpha}^2 = chi2_1(1 - 2 alpha)`` on the relevant side only, the other
@@ -37,128 +38,49 @@ from jaxcert._numerics import PROB_EPS, as_float, normal_quantile
 from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.counts import Counts
+from jaxcert.judge import _profile_bound as _pb
 from jaxcert.judge import solver as _s
-from jaxcert.judge._kkt_newton import newton_solve, start_point
-from jaxcert.judge.likelihood import _nll_derivs, fisher_information
+from jaxcert.judge.likelihood import fisher_information
 
 __all__ = ["profile_loglik", "profile_interval", "profile_lr", "lr_bound", "wald_interval",
            "bootstrap_interval"]
 
-_ROOT_STEPS = 100  # cap on safeguarded Newton/bisection steps per interval end
-_ROOT_TOL = 1e-10  # |2 (l_hat - l_p) - c| / 2 at the returned end (loglik units)
-_INNER_STEPS = 100
-_INNER_TOL = 1e-10  # KKT residual (per observation) at which an inner solve stops
-_INNER_OK = 1e-8  # KKT residual an inner solve must reach to count as converged
-
-
-def _inner(c, sb, fb, t, x0):
-    """l_p(t), dl_p/dt, the inner optimum (t, s, r) and whether it converged, from x0."""
-    lo = jnp.array([t, sb[0], fb[0]])
-    hi = jnp.array([t, sb[1], fb[1]])
-    x0 = jnp.clip(x0.at[0].set(t), lo, hi)
-    x, f, _, _, kkt = newton_solve(c, lo, hi, x0, _INNER_STEPS, _INNER_TOL)
-    _, g, _ = _nll_derivs(c, x, 1.0)
-    lp = jnp.where(jnp.isfinite(f), -f, -jnp.inf)
-    return lp, -g[0], x, kkt <= _INNER_OK
-
-
-def _end(c, sb, fb, x_hat, l_hat, crit, bound):
-    """End of {t : 2 (l_hat - l_p(t)) <= crit} between theta_hat and ``bound``.
-
-    ``h(t) = l_p(t) - l_hat + crit / 2`` is concave, ``>= 0`` at theta_hat. Start: the
-    Wald-type guess ``t0 = theta_hat +- sqrt(crit / i_tt)`` (``i_tt``: curvature in
-    theta at the MLE with ``(s, r)`` held, so ``t0`` tends to fall inside). If ``t0``
-    is inside and ``h'(t0)`` points outwards, one Newton step from ``t0`` lands
-    outside (a concave function lies below its tangents); otherwise the bound is the
-    outside point. Then Newton from the outside (monotone for a concave function),
-    safeguarded by bisection of the bracket ``[a, b]`` (``a`` inside, ``b`` outside).
-
-    Every inner solve is warm-started from the inner optimum at the inside point
-    ``a``, never from an outside point: outside, the optimum can sit against a bound
-    where the log-likelihood is nearly singular (``r ~ 0`` with ``n01 > 0``), and
-    Newton leaves such a point only by doubling its distance to the bound per step.
-    Returns ``(end, ok)``; ``ok`` is False if the root was not bracketed
-    to tolerance or an inner solve that decides the end did not converge.
-    """
-    target = l_hat - 0.5 * crit
-    t_hat = x_hat[0]
-    sgn = jnp.sign(bound - t_hat)
-    _, _, m_hat = _nll_derivs(c, x_hat, 1.0)
-    t0 = t_hat + sgn * jnp.sqrt(crit / m_hat[0, 0])
-    ok0 = jnp.isfinite(t0) & ((t0 - t_hat) * (t0 - bound) < 0)
-    t0 = jnp.where(ok0, t0, 0.5 * (t_hat + bound))
-    h0, d0, x0, c0 = _inner(c, sb, fb, t0, x_hat)
-    h0 = h0 - target
-    in0 = h0 >= 0
-    t1 = t0 - h0 / d0
-    ok1 = in0 & jnp.isfinite(t1) & ((t1 - t0) * (t1 - bound) < 0)
-    t1 = jnp.where(in0 & ~ok1, bound, t1)
-    h1, d1, _, c1 = _inner(c, sb, fb, t1, jnp.where(in0, x0, x_hat))
-    h1 = h1 - target
-    # A Newton point still inside (only by rounding or an inexact inner solve, by
-    # concavity): bracket [t1, bound] with an unknown h(bound) (bisection first).
-    miss = ok1 & (h1 > _ROOT_TOL)
-    a = jnp.where(in0, jnp.where(miss, t1, t0), t_hat)
-    h_a = jnp.where(in0, jnp.where(miss, h1, h0), 0.5 * crit)
-    x_a = jnp.where(in0, x0, x_hat)
-    b = jnp.where(in0, jnp.where(miss, bound, t1), t0)
-    h_b = jnp.where(in0, jnp.where(miss, -jnp.inf, h1), h0)
-    d_b = jnp.where(in0, d1, d0)
-    ok_b = jnp.where(in0, c1, c0)
-
-    def cond(carry):
-        i, a, h_a, _, b, h_b, _, _ = carry
-        return ((i < _ROOT_STEPS) & (h_b < -_ROOT_TOL) & (h_a > _ROOT_TOL)
-                & (jnp.abs(b - a) > 1e-15))
-
-    def step(carry):
-        i, a, h_a, x_a, b, h_b, d_b, ok_b = carry
-        t_newton = b - h_b / d_b
-        inside = jnp.isfinite(t_newton) & ((t_newton - a) * (t_newton - b) < 0)
-        t = jnp.where(inside, t_newton, 0.5 * (a + b))
-        h_t, d_t, x_t, ok_t = _inner(c, sb, fb, t, x_a)
-        h_t = h_t - target
-        go_in = h_t >= 0
-        a, h_a = jnp.where(go_in, t, a), jnp.where(go_in, h_t, h_a)
-        x_a = jnp.where(go_in, x_t, x_a)
-        b, h_b = jnp.where(go_in, b, t), jnp.where(go_in, h_b, h_t)
-        d_b, ok_b = jnp.where(go_in, d_b, d_t), jnp.where(go_in, ok_b, ok_t)
-        return i + 1, a, h_a, x_a, b, h_b, d_b, ok_b
-
-    init = (0, a, h_a, x_a, b, h_b, d_b, ok_b)
-    _, a, h_a, _, b, h_b, _, ok_b = jax.lax.while_loop(cond, step, init)
-    # h(bound) >= 0: the bound itself is in the acceptance region, the end is the bound;
-    # otherwise the end is whichever bracket point is within tolerance of the root.
-    inside_all = h_b > _ROOT_TOL
-    found_a = (h_a <= _ROOT_TOL) & (h_b < -_ROOT_TOL)
-    ok = (inside_all | found_a | (jnp.abs(h_b) <= _ROOT_TOL) | (jnp.abs(b - a) <= 1e-15))
-    ok = ok & (found_a | ok_b)
-    end = jnp.where(inside_all, bound, jnp.where(found_a, a, b))
-    return end, ok
 
 
 def _counts_vector(counts):
     return jnp.stack([as_float(v) for v in counts])
 
 
+def _fit(c, sb, fb):
+    """Exact CMLE on a sanitised problem: ``(x, l_hat, status, ok)``."""
+    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    ok = (status != Status.NONFINITE) & (status != Status.INFEASIBLE)
+    return jnp.where(ok, x, 0.5), jnp.where(ok, -f, 0.0), status, ok
+
+
 def profile_lr(theta, counts: Counts, tpr_bounds, fpr_bounds) -> jax.Array:
     """Likelihood-ratio statistic ``2 [l_hat - l_p(theta)]`` of one trusted problem.
 
     Kernel (no validation): ``counts`` holds float scalars, the bounds are arrays of
-    shape ``(2,)``. jit/vmap-able. ``+inf`` where ``theta`` is impossible.
+    shape ``(2,)``; jit/vmap-able. ``l_hat`` is the exact CMLE, ``l_p`` the profile
+    (closed-form inner solve, :mod:`jaxcert.judge._profile_bound`). ``+inf`` where
+    ``theta`` is impossible; NaN for NONFINITE/INFEASIBLE input.
     """
     c = _counts_vector(counts)
     sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
-    x, f, _, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
-    lp = _inner(c, sb, fb, as_float(theta), x)[0]
-    return jnp.maximum(2.0 * (-f - lp), 0.0)
+    x, l_hat, _, ok = _fit(c, sb, fb)
+    q_hat = x[0] * x[1] + (1.0 - x[0]) * x[2]
+    lp = _pb.profile_loglik_at(jnp.where(ok, c, 1.0), jnp.where(ok, sb, jnp.array([0.0, 1.0])),
+                         jnp.where(ok, fb, jnp.array([0.0, 1.0])), as_float(theta), q_hat)
+    return jnp.where(ok, jnp.maximum(2.0 * (l_hat - lp), 0.0), jnp.nan)
 
 
 def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
     """End of ``{theta : 2 [l_hat - l_p(theta)] <= crit}`` on one side, one problem.
 
     Kernel (no validation; inputs as :func:`profile_lr`). ``crit`` may be traced (a
-    calibrated critical value never recompiles); ``upper`` (static) picks the side.
+    calibrated critical value never recompiles); ``upper`` (static) picks the side:
+    the lower end is the upper end of the relabelled problem (``Y -> 1 - Y``).
 
     Returns:
       ``(bound, status)``: bound in [0, 1] (NaN for NONFINITE/INFEASIBLE input), int32
@@ -167,15 +89,20 @@ def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
     """
     c = _counts_vector(counts)
     sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
-    end, ok = _end(c, sb, fb, x, -f, as_float(crit), 1.0 if upper else 0.0)
-    status = jnp.where((status == Status.CONVERGED) & ~ok, Status.MAX_STEPS, status)
-    bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)
-    return jnp.where(bad, jnp.nan, end), status.astype(jnp.int32)
+    x, l_hat, status, ok = _fit(c, sb, fb)
+    if not upper:
+        c, sb, fb = _pb.swap_labels(c, sb, fb)
+        x = jnp.stack([1.0 - x[0], x[2], x[1]])
+    end, conv = _pb.profile_upper_end(
+        jnp.where(ok, c, 1.0), jnp.where(ok, sb, jnp.array([0.0, 1.0])),
+        jnp.where(ok, fb, jnp.array([0.0, 1.0])), x, l_hat, as_float(crit))
+    end = end if upper else 1.0 - end
+    status = jnp.where((status == Status.CONVERGED) & ~conv, Status.MAX_STEPS, status)
+    return jnp.where(ok, end, jnp.nan), status.astype(jnp.int32)
 
 
 def _profile_one(c, sb, fb, alpha, side):
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
+    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
     cn = Counts(*c)
     a_lo, a_hi = tail_alphas(alpha, side)
     if side == "lower":
@@ -256,8 +183,11 @@ def profile_loglik(theta, counts: Counts, tpr_bounds=None, fpr_bounds=None) -> j
 
 @jax.jit
 def _profile_loglik_jit(t, c, sb, fb):
-    fn = lambda t1, c1, s1, f1: _inner(c1, s1, f1, t1, start_point(c1, 0.0, 1.0))[0]  # noqa: E731
-    return jax.vmap(fn)(t, c, sb, fb)
+    def one(t1, c1, s1, f1):
+        x, _, _, ok = _fit(c1, s1, f1)
+        q_hat = x[0] * x[1] + (1.0 - x[0]) * x[2]
+        return _pb.profile_loglik_at(c1, s1, f1, t1, q_hat)
+    return jax.vmap(one)(t, c, sb, fb)
 
 
 def _z_tails(alpha, side):
@@ -325,12 +255,12 @@ def _simulate(key, x, n, nn):
 
 
 def _boot_one(key, c, sb, fb, alpha, side, num_boot):
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "newton", 100, 1e-10, 0.0)
+    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
     xs = jnp.clip(x, 0.0, 1.0)
     n, nn = jnp.sum(c[:4]), c[4] + c[5]
     keys = jax.random.split(key, num_boot)
     sims = jax.vmap(lambda k: _simulate(k, xs, n, nn))(keys)
-    refit = jax.vmap(lambda cc: _s._solve_one(cc, sb, fb, "newton", 100, 1e-10, 0.0))(sims)
+    refit = jax.vmap(lambda cc: _s._solve_one(cc, sb, fb, "exact", 1, 1e-10, 0.0))(sims)
     thetas, st = refit[0][:, 0], refit[2]
     a_lo, a_hi = tail_alphas(alpha, side)
     lower = jnp.quantile(thetas, a_lo) if side != "upper" else 0.0
