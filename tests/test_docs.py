@@ -7,6 +7,7 @@ in ``.ci/run`` and, where MkDocs is installed, in the slow tier below.
 
 import argparse
 import importlib.util
+import os
 import pathlib
 import re
 import subprocess
@@ -256,8 +257,7 @@ def test_mkdocs_build_strict(tmp_path):
     site = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                            "-d", str(site)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**__import__("os").environ,
-                                            "NO_MKDOCS_2_WARNING": "1"})
+                          timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for page in ("index.html", "quickstart/index.html", "methods/index.html",
                  "five_nines/index.html", "reference/cli/index.html",
