@@ -41,7 +41,8 @@ the space unchecked), and estimation weights are bounded by ``1 / l``.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import jaxcert  # noqa: F401
-from jaxcert.cli._rare_compare import build_compare_parser, run_compare
+from jaxcert.cli._rare_compare import build_compare_parser
 
 
 def run(argv):

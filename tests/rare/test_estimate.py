@@ -9,7 +9,14 @@ import pytest
 from scipy import stats
 
 import jaxcert  # noqa: F401
-from jaxcert.rare import ProductSpace, estimate, landscape_evaluator, landscape_mu, planted_landscape, uniform_estimate
+from jaxcert.rare import (
+    ProductSpace,
+    estimate,
+    landscape_evaluator,
+    landscape_mu,
+    planted_landscape,
+    uniform_estimate,
+)
 from jaxcert.rare import cem as C
 
 SIZES = (6,) * 4  # 1296 inputs: enumerable, fast

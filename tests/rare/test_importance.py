@@ -108,3 +108,24 @@ def test_finite_sample_upper_bound_coverage(bound):
     cover = np.mean(ups >= true_mean)
     se = np.sqrt(alpha * (1 - alpha) / reps)
     assert cover >= 1 - alpha - 3 * se
+
+
+def test_valid_reduction_cap_formula_and_limit():
+    """Median-reduction cap ln(1/a) / ln(1/(1/2 + a)): a hidden set of nominal mass
+    m = 1 - (1/2 + a)^(1/n) escapes n uniform draws with probability exactly 1/2 + a,
+    and an exact zero-failure Clopper-Pearson certificate of U = m needs
+    ceil(ln a / ln(1 - m)) uniform draws (scipy oracle); their ratio to n tends to the cap."""
+    from jaxcert.rare import valid_reduction_cap
+
+    a = 0.05
+    cap = valid_reduction_cap(a)
+    assert cap == pytest.approx(np.log(1 / a) / np.log(1 / (0.5 + a)), rel=1e-14)
+    assert 5.0 < cap < 5.02  # not ln(1/a)/(1/2 - a) = 6.66
+    for n in (1_000, 100_000):
+        m = 1 - (0.5 + a) ** (1 / n)
+        assert (1 - m) ** n == pytest.approx(0.5 + a, rel=1e-9)
+        needed = np.ceil(np.log(a) / np.log1p(-m))
+        assert stats.beta.ppf(1 - a, 1, needed) <= m * (1 + 1e-9)  # CP upper of 0/needed reaches m
+        assert needed / n == pytest.approx(cap, rel=2e-3)
+    with pytest.raises(ValueError, match="alpha < 1/2"):
+        valid_reduction_cap(0.6)

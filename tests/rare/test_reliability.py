@@ -43,3 +43,11 @@ def test_forced_interval_kinds_and_no_recompilation_across_alpha():
         R.assess(jax.random.key(1), z, ST, 1, alpha, num_uniform=10, interval="clt")
     assert R.assess._cache_size() == n
     np.testing.assert_array_less(0.0, np.asarray(a_clt.upper))
+
+
+def test_khat_from_a_tiny_tail_is_reported_but_not_a_reason():
+    z = jnp.zeros(N).at[:40].set(jax.random.pareto(jax.random.key(4), 0.8, (40,)))  # 40 heavy hits
+    a = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100)
+    assert np.isfinite(float(a.khat)) and not int(a.reasons) & 1  # tail of 8 terms < MIN_TAIL
+    big = jax.random.pareto(jax.random.key(4), 0.8, (N,))
+    assert int(R.assess(jax.random.key(1), big, ST, 1, 0.05, num_uniform=100).reasons) & 1
