@@ -14,7 +14,9 @@ reports ``mu_B / mu_A`` with a paired delta-method interval
 On a synthetic space the two planted models share their failure corner (B fails
 wherever A does, and more); ``--outcome`` picks what a call returns: ``graded`` (the
 failure probability, deterministic per input), ``binary`` (one sampled answer) or
-``samples:K`` (wrong fraction of K answers, charged K inferences).
+``samples:K`` (wrong fraction of K answers, charged K inferences); with ``binary``
+and ``samples:K`` the CE training stages read the graded failure probability (as a
+log-probability signal would give, one inference per input).
 """
 
 from __future__ import annotations
@@ -129,7 +131,10 @@ def run_compare(args) -> int:
     key_space, key_run = jax.random.split(jax.random.key(args.seed))
     build = _synthetic if args.space.startswith("synthetic") else _templates
     space, ea, eb, truth = build(args, key_space)
-    res = compare(key_run, space, ea, eb, args.budget, alpha=args.alpha)
+    train = {}
+    if getattr(ea, "K", 0):  # synthetic 0/1 or K-sample outcomes: graded training signal
+        train = dict(train_evaluate_a=ea.f, train_evaluate_b=eb.f)
+    res = compare(key_run, space, ea, eb, args.budget, alpha=args.alpha, **train)
     true_ratio = truth[1] / truth[0] if None not in truth and truth[0] else None
     report = {
         "result": res.to_dict(),

@@ -284,7 +284,6 @@ def estimate(
         lo_i, up_i = max(lower, lo_u), min(upper, up_u)
         # an empty intersection means one of the two intervals missed: report the union
         lower, upper = (lo_i, up_i) if lo_i <= up_i else (min(lower, lo_u), max(upper, up_u))
-    fresh = float(r.estimate) / Zv
     status = Status.CONVERGED if np.isfinite([est, lower, upper, float(a.lower), float(a.upper)]).all() else Status.NONFINITE
     reduction, needed = _reduction(upper, alpha, inferences)
     notes = []
@@ -294,8 +293,9 @@ def estimate(
         notes.append("CEM never saw a positive score: the proposal stayed at its start")
     return RareResult(
         estimate=est,
-        lower=min(lower, fresh),
-        upper=max(upper, fresh) if side != "lower" else 1.0,
+        # widening to contain the reported estimate only adds coverage
+        lower=min(lower, est),
+        upper=max(upper, est) if side != "lower" else 1.0,
         alpha=float(alpha),
         side=side,
         bound=bound,

@@ -102,7 +102,8 @@ class ComparisonResult:
 
 def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0.05, defensive: float = 0.1,
             power: float = 0.5, smoothing: float = 0.7, floor: float | None = None, train_fraction: float = 0.5,
-            stages: int | None = None, batch_size: int | None = None, reuse: int | None = None) -> ComparisonResult:
+            stages: int | None = None, batch_size: int | None = None, reuse: int | None = None,
+            train_evaluate_a=None, train_evaluate_b=None) -> ComparisonResult:
     """Estimates ``mu_B / mu_A`` with both models evaluated on the same inputs.
 
     Args:
@@ -113,6 +114,12 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
       budget: total inferences of both models, training included.
       alpha: two-sided level of the ratio interval. Other arguments as
         :func:`jaxcert.rare.estimate` (CE on the union score ``max(S_A, S_B)``).
+      train_evaluate_a, train_evaluate_b: optional graded training signals (e.g. the
+        failure probability from prompt log-probabilities) used instead of the
+        evaluators in the training stages, each charged its own ``cost_per_input``.
+        At five nines a 0/1 or K-sample outcome almost never fires during training;
+        a graded signal with the same conditional mean ``F(x)`` lets CE learn, and the
+        reused training terms stay unbiased (both outcomes have mean ``F(x)``).
 
     Returns:
       :class:`ComparisonResult`.
@@ -135,9 +142,17 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     if not (0 <= train_fraction < 1):
         raise ValueError(f"train_fraction must be in [0, 1); got {train_fraction!r}")
     floor = 0.01 / space.max_size if floor is None else floor
+    if (train_evaluate_a is None) != (train_evaluate_b is None):
+        raise ValueError("give both train_evaluate_a and train_evaluate_b, or neither")
+    train_a = evaluate_a if train_evaluate_a is None else train_evaluate_a
+    train_b = evaluate_b if train_evaluate_b is None else train_evaluate_b
     cost = cost_per_input(evaluate_a) + cost_per_input(evaluate_b)
-    n_inputs = budget // cost
-    stages, batch_size = _plan(space, n_inputs, train_fraction, stages, batch_size, 1.0, budget, cost)
+    train_cost = cost_per_input(train_a) + cost_per_input(train_b)
+    # plan in estimation-cost inputs, then shrink the training share by its own cost
+    stages, batch_size = _plan(space, budget // cost, train_fraction, stages, batch_size, 1.0, budget, cost)
+    n_inputs = stages * batch_size + (budget - stages * batch_size * train_cost) // cost
+    if n_inputs - stages * batch_size < 2:
+        raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
     reuse = stages // 2 if reuse is None else int(reuse)
     if not 0 <= reuse <= stages:
         raise ValueError(f"reuse must be in [0, stages={stages}]; got {reuse!r}")
@@ -145,20 +160,20 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     if vf.estimate <= 0:
         raise ValueError("the space has no valid input")
 
-    def both(X, chunk):
-        Fa, valid = _evaluate_batch(space, evaluate_a, X, chunk)
-        Fb, _ = _evaluate_batch(space, evaluate_b, X, chunk)
+    def both(X, chunk, training):
+        Fa, valid = _evaluate_batch(space, train_a if training else evaluate_a, X, chunk)
+        Fb, _ = _evaluate_batch(space, train_b if training else evaluate_b, X, chunk)
         return Fa, Fb, valid
 
     key_train, key_est, key_boot = jax.random.split(key, 3)
     state = cem_init(space)
-    terms_a, terms_b, strata, inputs, n_uniform = [], [], [], 0, 0
+    terms_a, terms_b, strata, inferences, n_uniform = [], [], [], 0, 0
     sizes = [batch_size] * stages + [n_inputs - stages * batch_size]
     for t, k in enumerate(jax.random.split(key_train, stages + 1)):
         mix = defensive_of(state.proposal, defensive)
         X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=sizes[t]))
-        Fa, Fb, valid = both(X, max(sizes[t], 1))
-        inputs += int(valid.sum())
+        Fa, Fb, valid = both(X, max(sizes[t], 1), t < stages)
+        inferences += int(valid.sum()) * (train_cost if t < stages else cost)
         n_uniform += int(np.sum(valid & ((comp == 0) | (t == 0))))
         log_w = np.asarray(_log_weights(mix, X))
         if t >= stages - reuse:
@@ -199,6 +214,6 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
         mu_a=mu_a / Zv, mu_b=mu_b / Zv, ratio=math.exp(log_ratio) if math.isfinite(log_ratio) else math.nan,
         ratio_lower=lo, ratio_upper=up, log_ratio=log_ratio, log_ratio_se=se, variance_gain=gain,
         unreliable=bool(reasons) or status != Status.CONVERGED, reasons=reasons,
-        hits_a=int(np.sum(za > 0)), hits_b=int(np.sum(zb > 0)), inferences=inputs * cost, budget=int(budget),
+        hits_a=int(np.sum(za > 0)), hits_b=int(np.sum(zb > 0)), inferences=inferences, budget=int(budget),
         alpha=float(alpha), status=int(status), notes=tuple(notes),
     )

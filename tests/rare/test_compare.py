@@ -47,6 +47,14 @@ def test_k_sample_evaluators_are_charged_k_each():
     la, lb = planted_pair(0)
     r = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000)
     assert r.inferences == 8000  # 1000 inputs x (4 + 4) samples
+    # graded training signals (cost 1 each): 500 training inputs x 2, then 875 x 8
+    ra = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
+                 train_evaluate_a=landscape_evaluator(la), train_evaluate_b=landscape_evaluator(lb))
+    assert ra.inferences == 500 * 2 + 875 * 8 == 8000
+    assert ra.hits_a > r.hits_a  # the graded signal lets CE find the shared corner
+    with pytest.raises(ValueError, match="both train_evaluate_a and train_evaluate_b"):
+        compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
+                train_evaluate_a=landscape_evaluator(la))
 
 
 def test_no_failure_gives_undefined_ratio_with_status():
@@ -77,9 +85,11 @@ def test_ratio_interval_coverage_on_planted_pairs(outcome):
         truth = landscape_mu(lb) / landscape_mu(la)
         if outcome == "deterministic":
             ea, eb, budget = landscape_evaluator(la), landscape_evaluator(lb), 4000
-        else:
+            train = {}
+        else:  # K sampled answers per input; CE learns from a graded signal (log-probabilities)
             ea, eb, budget = KSamples(la, 4, 2 * r), KSamples(lb, 4, 2 * r + 1), 16000
-        res = compare(jax.random.key(r), SPACE, ea, eb, budget)
+            train = dict(train_evaluate_a=landscape_evaluator(la), train_evaluate_b=landscape_evaluator(lb))
+        res = compare(jax.random.key(r), SPACE, ea, eb, budget, **train)
         hits.append(res.ratio_lower <= truth <= res.ratio_upper)
     cover = np.mean(hits)
     assert cover >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / reps), cover
