@@ -1,6 +1,9 @@
 """CMLE vs PPI / PPI++ simulation study (configs/reproduce_cmle.toml).
 
-Full: 1250 scenarios x 1000 replicates (1.25M replicate-fits per estimator).
+Full: 1250 scenarios x 1000 replicates (1.25M replicate-fits per estimator), plus a
+box-check study (``cmle_widen`` and ``box_check`` on the grid's judges with boxes
+shifted by 0.05, 0.1 and 0.2; 200 replicates). ``--replicates R`` runs the same grid
+with R replicates into ``results/reproduce_cmle_rR/`` (a labelled partial run).
 ``--quick``: the same axes thinned (accuracy {0.7, 0.9}, n {50, 200}, theta {0.05, 0.2},
 N {1e4}, all 5 boxes) with 200 replicates. Writes the results table, run.json and the
 standard figures to ``benchmarks/results/reproduce_cmle[_quick]/`` plus ``summary.md``
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -71,13 +75,15 @@ def _summary(t, timing, env_line) -> str:
                          else np.nan for i in range(len(scen))])
 
     for b in dict.fromkeys(t["box"]):
-        for e in est:
+        for e in (e for e in est if e != "box_check"):  # its "coverage" means nothing
             m = (t["estimator"] == e) & (t["box"] == b)
             r_ppi = ratio(e, "ppi")[m]
             below = np.sum(t["coverage"][m] + 3 * t["coverage_se"][m] < 0.95)
             lines.append(f"| {e} | {b} | {np.mean(t['coverage'][m]):.3f} | "
                          f"{np.min(t['coverage'][m]):.3f} | {below} / {m.sum()} | "
                          f"{np.mean(r_ppi):.2f} | {np.mean(r_ppi < 1):.2f} |")
+    lines += _calibration_section(t, cover)
+    lines += _box_check_section(t, cover)
     cm = (t["estimator"] == "cmle_profile") & cover
     if cm.any() and "ppi_plusplus" in est:
         r_pp = ratio("cmle_profile", "ppi_plusplus")
@@ -102,9 +108,111 @@ def _summary(t, timing, env_line) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_scenario(t, est, field):
+    m = t["estimator"] == est
+    return dict(zip(t["scenario"][m], t[field][m]))
+
+
+def _calibration_section(t, cover) -> list:
+    """Calibrated vs profile bound: failing scenarios and where the width went."""
+    est = set(t["estimator"])
+    if not {"cmle_calibrated", "cmle_profile"} <= est:
+        return []
+    out = ["", "## Calibrated bound (default) vs profile bound, boxes containing the truth", "",
+           "| estimator | mean coverage | min coverage | scenarios < 0.95 - 2 SE | "
+           "< 0.95 - 3 SE | mean upper bound |", "|---|---|---|---|---|---|"]
+    for e in ("cmle_calibrated", "cmle_profile"):
+        m = (t["estimator"] == e) & cover
+        c, se = t["coverage"][m], t["coverage_se"][m]
+        out.append(f"| {e} | {np.mean(c):.4f} | {np.min(c):.3f} | {np.sum(c < 0.95 - 2 * se)} / "
+                   f"{m.sum()} | {np.sum(c < 0.95 - 3 * se)} / {m.sum()} | "
+                   f"{np.mean(t['upper_mean'][m]):.5f} |")
+    cal, pro = (_per_scenario(t, e, "upper_mean") for e in ("cmle_calibrated", "cmle_profile"))
+    m = (t["estimator"] == "cmle_calibrated") & cover
+    ratio = np.array([cal[s] / pro[s] if t["estimator"][i] == "cmle_calibrated" else np.nan
+                      for i, s in enumerate(t["scenario"])])
+    grand = np.mean([cal[s] for s in t["scenario"][m]]) / np.mean([pro[s] for s in
+                                                                   t["scenario"][m]])
+    out += ["", f"Mean upper bound, calibrated / profile: {grand:.4f} (ratio of the grand "
+            f"means); per-scenario ratio mean {np.nanmean(ratio[m]):.3f}, median "
+            f"{np.nanmedian(ratio[m]):.3f}, max {np.nanmax(ratio[m]):.3f}.", "",
+            "Where the width went: per-scenario ratio of mean upper bounds (calibrated / "
+            "profile) by n and theta:", ""]
+    out += _pivot(t, m, "n", "theta", ratio, "{:.3f}")
+    out += ["", "Calibrated-bound coverage by n and theta:", ""]
+    out += _pivot(t, m, "n", "theta", t["coverage"], "{:.3f}")
+    return out
+
+
+def _box_check_section(t, cover) -> list:
+    if "box_check" not in set(t["estimator"]):
+        return []
+    m = t["estimator"] == "box_check"
+    rate, se = t["mean_estimate"], t["mean_estimate_se"]
+    out = ["", "## Box-conflict check (level 0.01)", "",
+           "Rejection rate of the box check per box (false alarms on boxes containing the "
+           "truth, detection on `shifted`):", "",
+           "| box | mean rejection rate | max rejection rate | scenarios > 0.01 + 2 SE |",
+           "|---|---|---|---|"]
+    for b in dict.fromkeys(t["box"][m]):
+        mb = m & (t["box"] == b)
+        reps = t["replicates"][mb]
+        se_alpha = np.sqrt(0.01 * 0.99 / reps)
+        out.append(f"| {b} | {np.mean(rate[mb]):.4f} | {np.max(rate[mb]):.4f} | "
+                   f"{np.sum(rate[mb] > 0.01 + 2 * se_alpha) if cover[mb].all() else '-'} |")
+    sh = m & (t["box"] == "shifted")
+    if sh.any():
+        out += ["", "Detection rate on the `shifted` box by accuracy and n:", ""]
+        out += _pivot(t, sh, "accuracy", "n", rate, "{:.3f}")
+    return out
+
+
+def _widen_summary(t) -> str:
+    lines = ["# Box-conflict check on shifted boxes: detection and widened coverage", "",
+             "`box_check`: rejection rate (detection); `cmle_widen`: coverage of the "
+             "calibrated bound after widening a rejected box (`on_conflict=\"widen\"`).", "",
+             "| box | mean detection | min detection | widen mean coverage | widen min "
+             "coverage | scenarios < 0.95 - 2 SE |", "|---|---|---|---|---|---|"]
+    for b in dict.fromkeys(t["box"]):
+        d = (t["estimator"] == "box_check") & (t["box"] == b)
+        w = (t["estimator"] == "cmle_widen") & (t["box"] == b)
+        c, se = t["coverage"][w], t["coverage_se"][w]
+        lines.append(f"| {b} | {np.mean(t['mean_estimate'][d]):.3f} | "
+                     f"{np.min(t['mean_estimate'][d]):.3f} | {np.mean(c):.3f} | {np.min(c):.3f} "
+                     f"| {np.sum(c < 0.95 - 2 * se)} / {w.sum()} |")
+    for b in dict.fromkeys(t["box"]):
+        w = (t["estimator"] == "cmle_widen") & (t["box"] == b)
+        lines += ["", f"Widened coverage, box `{b}`, by accuracy and n:", ""]
+        lines += _pivot(t, w, "accuracy", "n", t["coverage"], "{:.3f}")
+        d = (t["estimator"] == "box_check") & (t["box"] == b)
+        lines += ["", f"Detection rate, box `{b}`, by accuracy and n:", ""]
+        lines += _pivot(t, d, "accuracy", "n", t["mean_estimate"], "{:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def _widen_study(cfg, raw, out, reps):
+    """The box check and widening on boxes shifted by 0.05, 0.1 and 0.2 (half-width 0.02)."""
+    grid_raw = {**raw["grid"], "box": ["shifted", "shifted:0.1:0.02", "shifted:0.2:0.02"]}
+    wcfg = parse_config({"study": {**raw["study"], "replicates": reps,
+                                   "estimators": ["cmle_widen", "box_check"]},
+                         "grid": grid_raw}, source="reproduce_cmle (box check)")
+    res = run_sweep(jax.random.key(cfg.seed), wcfg.grid, replicates=reps,
+                    estimators=wcfg.estimators, side=cfg.side, chunk_size=cfg.chunk_size,
+                    out_dir=os.path.join(out, "box_check"), progress=True,
+                    config={"study": {**raw["study"], "replicates": reps}, "grid": grid_raw})
+    text = _widen_summary(res.table)
+    with open(os.path.join(out, "box_check", "summary.md"), "w") as fh:
+        fh.write(text)
+    return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--replicates", type=int, help="partial run: the full grid with fewer "
+                    "replicates, written to results/reproduce_cmle_rR")
+    ap.add_argument("--widen-replicates", type=int, default=200,
+                    help="replicates of the shifted-box study (0 skips it)")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     cfg = load_config(os.path.join(HERE, "configs", "reproduce_cmle.toml"))
@@ -114,8 +222,11 @@ def main(argv=None) -> int:
                "grid": {**raw["grid"], "accuracy": [0.7, 0.9], "n": [50, 200],
                         "theta": [0.05, 0.2], "N": [10000]}}
         cfg = parse_config(raw, source="reproduce_cmle (quick)")
-    out = args.out or os.path.join(HERE, "results", "reproduce_cmle" + ("_quick" if args.quick
-                                                                        else ""))
+    elif args.replicates:
+        raw = {"study": {**raw["study"], "replicates": int(args.replicates)}, "grid": raw["grid"]}
+        cfg = parse_config(raw, source=f"reproduce_cmle (partial: {args.replicates} replicates)")
+    tag = "_quick" if args.quick else (f"_r{args.replicates}" if args.replicates else "")
+    out = args.out or os.path.join(HERE, "results", "reproduce_cmle" + tag)
     res = run_sweep(jax.random.key(cfg.seed), cfg.grid, replicates=cfg.replicates,
                     estimators=cfg.estimators, side=cfg.side, chunk_size=cfg.chunk_size,
                     out_dir=out, progress=True, config=raw)
@@ -130,9 +241,15 @@ def main(argv=None) -> int:
     env = (f"jax {jax.__version__}, devices {[str(d) for d in jax.devices()]}, "
            f"x64 {jax.config.jax_enable_x64}, {os.cpu_count()} CPUs.")
     text = _summary(res.table, timing, env)
+    if tag:
+        text = (f"**Partial run** ({cfg.replicates} replicates per scenario, "
+                f"{'thinned grid' if args.quick else 'full grid'}): Monte-Carlo SEs are "
+                f"{math.sqrt(1000 / cfg.replicates):.1f}x those of the full run.\n\n" + text)
     with open(os.path.join(out, "summary.md"), "w") as fh:
         fh.write(text)
     sys.stdout.write(text)
+    if args.widen_replicates > 0 and not args.quick:
+        sys.stdout.write(_widen_study(cfg, raw, out, int(args.widen_replicates)))
     return 0
 
 

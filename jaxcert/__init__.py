@@ -18,9 +18,11 @@ from jaxcert._types import Interval, Status  # noqa: E402
 from jaxcert.counts import Counts  # noqa: E402
 from jaxcert.intervals import clopper_pearson, uniform_samples_needed, wilson  # noqa: E402
 from jaxcert.judge import (  # noqa: E402
+    BoxConflictError,
     CertifyResult,
     MLEResult,
     bootstrap_interval,
+    calibrated_interval,
     certify,
     classical,
     mle,
@@ -42,6 +44,8 @@ __all__ = [
     "Status",
     "certify",
     "CertifyResult",
+    "BoxConflictError",
+    "calibrated_interval",
     "mle",
     "MLEResult",
     "umle",

@@ -7,7 +7,7 @@ import pytest
 
 from jaxcert import Counts
 from jaxcert.cli import main
-from jaxcert.judge.certify import certify
+from jaxcert.judge.front_door import certify
 
 ROWS = ([(1, 1)] * 10 + [(1, 0)] * 2 + [(0, 1)] * 3 + [(0, 0)] * 25
         + [("", 1)] * 60 + [("", 0)] * 140)
@@ -152,3 +152,36 @@ def test_jsonl_input_with_where(tmp_path, capsys):
     d = json.loads(out)
     assert (d["n_labeled"], d["n_unlabeled"]) == (40, 200)
     assert d["estimate"] == certify(C, method="classical").estimate
+
+
+def _always_positive_judge(tmp_path):
+    """Issue 9: judge always 1, 60 human labels with a 0.25 failure rate."""
+    p = tmp_path / "always1.csv"
+    rows = [(1, 1)] * 15 + [(0, 1)] * 45 + [("", 1)] * 240
+    p.write_text("human,judge\n" + "".join(f"{h},{j}\n" for h, j in rows))
+    return str(p)
+
+
+def test_box_conflict_exits_3_naming_the_bound(tmp_path, capsys):
+    code, out, err = _run(capsys, "--data", _always_positive_judge(tmp_path), "--human-col",
+                          "human", "--judge-col", "judge", "--tpr", "0.7:1", "--fpr", "0:0.3")
+    assert code == 3 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "box conflict" in err and "fpr <= 0.3" in err and "--on-box-conflict widen" in err
+
+
+def test_box_conflict_widen_flag(tmp_path, capsys):
+    p = tmp_path / "shifted.csv"
+    rows = ([(1, 1)] * 12 + [(1, 0)] * 3 + [(0, 1)] * 15 + [(0, 0)] * 30 + [("", 1)] * 100
+            + [("", 0)] * 200)
+    p.write_text("human,judge\n" + "".join(f"{h},{j}\n" for h, j in rows))
+    argv = ["--data", str(p), "--human-col", "human", "--judge-col", "judge", "--tpr", "0.7:1",
+            "--fpr", "0:0.1", "--side", "upper"]
+    code, _, err = _run(capsys, *argv)
+    assert code == 3 and "fpr <= 0.1" in err
+    code, out, _ = _run(capsys, *argv, "--on-box-conflict", "widen", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["box_check"]["widened"] and d["box_check"]["contradicted"] == "fpr <= 0.1"
+    assert any("fpr box widened" in w for w in d["warnings"])
+    assert d["interval"] == "calibrated"

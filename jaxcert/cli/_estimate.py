@@ -20,8 +20,11 @@ from jaxcert.cli._input import add_input_arguments, describe_input, read_input
 
 __all__ = ["register", "run", "parse_box"]
 
-METHOD_CHOICES = ("cmle", "umle", "ppi", "ppi++", "rogan-gladen", "classical", "naive", "all")
-INTERVAL_CHOICES = ("profile", "wald", "logit", "bootstrap")
+METHOD_CHOICES = ("cmle", "umle", "ppi", "ppi++", "rogan-gladen", "classical", "naive", "bayes",
+                  "all")
+INTERVAL_CHOICES = ("calibrated", "profile", "wald", "logit", "bootstrap")
+#: Exit status when the calibration data contradict the TPR/FPR boxes.
+EXIT_BOX_CONFLICT = 3
 
 
 def parse_box(text: str | None, flag: str):
@@ -52,13 +55,17 @@ def register(sub) -> None:
         "verdicts in a CSV/JSONL/Parquet file (empty human cell = judge-only item).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_input_arguments(p)
-    p.add_argument("--tpr", help="box on the judge TPR, LO:HI (cmle only)")
-    p.add_argument("--fpr", help="box on the judge FPR, LO:HI (cmle only)")
+    p.add_argument("--tpr", help="box on the judge TPR, LO:HI (cmle and bayes only)")
+    p.add_argument("--fpr", help="box on the judge FPR, LO:HI (cmle and bayes only)")
     p.add_argument("--alpha", default="0.05", help="1 - confidence level")
     p.add_argument("--side", default="two-sided", choices=SIDES)
     p.add_argument("--method", default="cmle", choices=METHOD_CHOICES)
-    p.add_argument("--interval", default="profile", choices=INTERVAL_CHOICES,
+    p.add_argument("--interval", default="calibrated", choices=INTERVAL_CHOICES,
                    help="interval for cmle/umle")
+    p.add_argument("--on-box-conflict", default="error", choices=("error", "widen"),
+                   help="when the human labels contradict --tpr/--fpr: stop (exit 3) or widen "
+                   "the box by the labels' exact confidence interval")
+    p.add_argument("--box-alpha", default="0.01", help="level of the box-conflict test")
     p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (bootstrap only)")
     p.add_argument("--num-boot", type=int, default=1000, help="bootstrap replicates")
@@ -67,7 +74,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     """Runs ``jaxcert estimate``; returns the exit status."""
-    from jaxcert.judge.certify import certify
+    from jaxcert.judge.box_conflict import BoxConflictError
+    from jaxcert.judge.front_door import certify
 
     try:
         alpha = float(args.alpha)
@@ -75,6 +83,12 @@ def run(args) -> int:
         raise ValueError(f"--alpha must be a number in (0, 1); got {args.alpha!r}") from None
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
+    try:
+        box_alpha = float(args.box_alpha)
+    except ValueError:
+        raise ValueError(f"--box-alpha must be a number in (0, 1); got {args.box_alpha!r}") from None
+    if not 0 < box_alpha < 1:
+        raise ValueError(f"--box-alpha must be in (0, 1); got {args.box_alpha}")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")
     labels = read_input(args)
     key = None
@@ -82,8 +96,17 @@ def run(args) -> int:
         import jax
 
         key = jax.random.key(args.seed)
-    res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha, side=args.side,
-                  method=args.method, interval=args.interval, key=key, num_boot=args.num_boot)
+    try:
+        res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha,
+                      side=args.side, method=args.method, interval=args.interval, key=key,
+                      num_boot=args.num_boot, box_alpha=box_alpha,
+                      on_conflict=args.on_box_conflict)
+    except BoxConflictError as e:
+        bc = e.box_check
+        sys.stderr.write(f"jaxcert estimate: box conflict: the human labels contradict "
+                         f"{bc.contradicted} (p = {bc.p_value:.2g} <= {bc.box_alpha:g}); fix "
+                         "--tpr/--fpr or pass --on-box-conflict widen\n")
+        return EXIT_BOX_CONFLICT
     if args.output_format == "json":
         out = res.to_dict()
         out["data"] = describe_input(args, labels)

@@ -77,7 +77,12 @@ def _cp(k, n, alpha, side):
     upper = jnp.where((k <= 0) & (a_hi > 0), -jnp.expm1(jnp.log(safe_hi) / n), upper)
     lower = jnp.where((k >= n) & (a_lo > 0), jnp.exp(jnp.log(safe_lo) / n), lower)
     est = k / n
-    return Interval(est, lower, upper, _status(est, lower, upper))
+    # Traced input that eager validation would reject: NaN ends and a NONFINITE status.
+    bad = (k < 0) | (k > n) | (n <= 0) | ~jnp.isfinite(k + n)
+    nan = jnp.full_like(est, jnp.nan)
+    lower, upper, est = (jnp.where(bad, nan, v) for v in (lower, upper, est))
+    status = jnp.where(bad, Status.NONFINITE, _status(est, lower, upper)).astype(jnp.int32)
+    return Interval(est, lower, upper, status)
 
 
 def clopper_pearson(k, n, alpha=0.05, side: str = "two-sided") -> Interval:
@@ -104,6 +109,8 @@ def clopper_pearson(k, n, alpha=0.05, side: str = "two-sided") -> Interval:
     Raises:
       ValueError: for concrete inputs that are not integer counts, ``n < 1``,
         ``k`` outside ``[0, n]``, ``alpha`` outside (0, 1), or an unknown ``side``.
+        Traced inputs cannot raise: ``k < 0``, ``k > n``, ``n <= 0`` or non-finite
+        counts give NaN ends with status ``NONFINITE``.
 
     Example:
       >>> import jaxcert.intervals as ji

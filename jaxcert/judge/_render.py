@@ -15,7 +15,7 @@ __all__ = ["CertifyResult", "CertifyTable"]
 
 _KEYS = ("method", "estimate", "lower", "upper", "width", "alpha", "side", "n_labeled",
          "n_unlabeled", "tpr_hat", "fpr_hat", "tpr_box", "fpr_box", "interval", "active",
-         "status", "certificate", "diagnostics")
+         "status", "certificate", "box_check", "warnings", "diagnostics")
 
 
 def _clean(x):
@@ -52,7 +52,11 @@ class CertifyResult:
       status: status name (``"converged"``, ``"max-steps"``, ..., or ``"error"``).
       diagnostics: solver details (nll, kkt residual, steps) and ``warnings``.
       interval: interval construction (``"profile"``, ``"Clopper-Pearson ..."``, ...).
-      tpr_box, fpr_box: the boxes the estimator used (``None`` = unconstrained).
+      tpr_box, fpr_box: the boxes the estimator used (``None`` = unconstrained; a
+        widened box after ``on_conflict="widen"``).
+      box_check: the box-conflict test of the calibration data against the boxes
+        (dict: statistic, p_value, contradicted, tpr_hat, fpr_hat, rejected,
+        box_alpha, and ``widened`` when the box was widened), ``None`` without boxes.
     """
 
     method: str
@@ -71,6 +75,7 @@ class CertifyResult:
     interval: str = ""
     tpr_box: tuple[float, float] | None = None
     fpr_box: tuple[float, float] | None = None
+    box_check: dict[str, Any] | None = None
 
     @classmethod
     def failed(cls, method: str, error: str, **kw) -> CertifyResult:
@@ -81,6 +86,11 @@ class CertifyResult:
     @property
     def ok(self) -> bool:
         return self.estimate is not None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Human-readable warnings (box conflicts, fallbacks, a judge near chance, ...)."""
+        return tuple(self.diagnostics.get("warnings", ()))
 
     @property
     def width(self) -> float | None:

@@ -13,7 +13,7 @@ judge-only items, ``theta`` the failure rate, ``s``/``r`` the judge's TPR/FPR.
   ``theta (s - 1) + (1 - theta) r``.
 * :func:`rogan_gladen`: ``(q - r) / (s - r)`` corrected prevalence, delta-method CI.
 * :func:`ppi` / :func:`ppi_plusplus`: prediction-powered inference from the counts
-  (equal to :func:`jaxcert.judge.ppi.ppi_mean_ci` on the expanded 0/1 arrays), ends
+  (equal to :func:`jaxcert.judge.prediction_powered.ppi_mean_ci` on the expanded 0/1 arrays), ends
   clipped to [0, 1]; the point estimate is left unclipped (it is unbiased).
 """
 
@@ -30,7 +30,7 @@ from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.counts import Counts
 from jaxcert.intervals.binomial import _cp
-from jaxcert.judge.ppi import _ppi_counts, _safe_div
+from jaxcert.judge.prediction_powered import _ppi_counts, _safe_div
 
 __all__ = ["classical", "naive", "rogan_gladen", "ppi", "ppi_plusplus"]
 
@@ -210,7 +210,7 @@ def ppi(counts, *, alpha=0.05, side: str = "two-sided") -> Interval:
     judge's mean error on the calibration set); Wald interval with
     ``se^2 = Var0(Y - J)/n + Var0(J~)/N``, ends clipped to [0, 1]. A zero standard
     error falls back to :func:`classical`; ``N = 0`` uses ``lam = 0`` (human only).
-    See :mod:`jaxcert.judge.ppi`.
+    See :mod:`jaxcert.judge.prediction_powered`.
 
     Args:
       counts, alpha, side: as in :func:`classical`.
@@ -237,7 +237,7 @@ def ppi_plusplus(counts, *, alpha=0.05, side: str = "two-sided", lam=None) -> In
     ``lam = Cov0(Y, J) / ((1 + n/N) Var1(J pooled))`` clipped to [0, 1] (0 when the
     pooled verdicts are constant or ``N = 0``); ``theta_hat = mean(Y - lam J) + lam
     m1/N``. Unlike ppi-python, ``side`` is honoured with tuned ``lam``. See
-    :mod:`jaxcert.judge.ppi`.
+    :mod:`jaxcert.judge.prediction_powered`.
 
     Args:
       counts, alpha, side: as in :func:`classical`.

@@ -12,6 +12,9 @@ combine exactly and a resumed sweep gives bit-identical results. From them, over
 * coverage ``= P(lower <= theta <= upper)``, SE ``sqrt(p (1 - p) / R)``; also the
   one-sided ``coverage_upper = P(theta <= upper)`` and ``coverage_lower``;
 * mean width ``upper - lower`` and mean ``upper`` (the certificate), SE ``sd / sqrt(R)``;
+* ``mean_estimate`` (SE ``sd / sqrt(R_f)``): for the ``box_check`` estimator, whose
+  estimate is its 0/1 rejection, the detection rate on a wrong box and the
+  false-alarm rate on a correct one;
 * status counts (``n_converged`` ... ``n_unidentified``).
 
 Every replicate counts: a non-converged fit keeps its (best-iterate) numbers and is
@@ -29,7 +32,7 @@ __all__ = ["SUM_FIELDS", "replicate_sums", "summarize"]
 
 SUM_FIELDS = (
     "count", "finite", "d1", "d2", "d3", "d4", "cover", "cover_upper", "cover_lower",
-    "finite_iv", "width", "width2", "upper", "upper2",
+    "finite_iv", "width", "width2", "upper", "upper2", "est", "est2",
 ) + tuple(f"status_{s.name.lower()}" for s in Status)
 _F = {k: i for i, k in enumerate(SUM_FIELDS)}
 
@@ -59,7 +62,8 @@ def replicate_sums(theta, est, lower, upper, status, scenario, num_scenarios, fi
     w = np.where(fin_iv, upper - lower, 0.0)
     u = np.where(fin_iv, upper, 0.0)
     cols = [np.ones_like(d), fin, d, d**2, d**3, d**4, cov_u & cov_l, cov_u, cov_l, fin_iv,
-            w, w**2, u, u**2] + [status == int(s) for s in Status]
+            w, w**2, u, u**2, np.where(fin, est, 0.0), np.where(fin, est, 0.0) ** 2] + [
+                status == int(s) for s in Status]
     per = np.stack([np.asarray(c, dtype=np.float64) for c in cols], -1)  # (E, P', K)
     out = np.zeros((num_scenarios,) + per.shape[0:1] + per.shape[2:])
     np.add.at(out, scen, np.moveaxis(per, 0, 1))
@@ -101,6 +105,9 @@ def summarize(sums) -> dict:
         sd2 = np.maximum(_safe(g[name + "2"], Ri) - mu**2, 0.0)
         out[name if name == "width" else "upper_mean"] = mu
         out[(name if name == "width" else "upper_mean") + "_se"] = np.sqrt(_safe(sd2, Ri))
+    me = _safe(g["est"], Rf)
+    out["mean_estimate"] = me
+    out["mean_estimate_se"] = np.sqrt(_safe(np.maximum(_safe(g["est2"], Rf) - me**2, 0.0), Rf))
     for s in Status:
         out[f"n_{s.name.lower()}"] = g[f"status_{s.name.lower()}"]
     return out

@@ -7,8 +7,17 @@ scenarios. Baselines ignore the boxes. Add your own with :func:`register_estimat
 
 Built-in names:
 
-* ``cmle_profile``: constrained MLE, profile-likelihood interval (recommended);
-* ``cmle_wald``, ``cmle_logit``: constrained MLE, Wald / logit-Wald interval;
+* ``cmle_calibrated``: constrained MLE, calibrated bound (the default;
+  :mod:`jaxcert.judge.calibration`);
+* ``cmle_widen``: ``cmle_calibrated`` after the box check, with a box the calibration
+  data reject (level 0.01) widened by their exact interval (``on_conflict="widen"``);
+* ``box_check``: the box-conflict test (:mod:`jaxcert.judge.box_conflict`) as an
+  "estimator": ``estimate`` is 1 when it rejects the box at level 0.01 (so the
+  ``mean_estimate`` metric is the detection rate on a wrong box and the false-alarm
+  rate on a correct one), ``lower = upper`` the p-value;
+* ``cmle_profile``: constrained MLE, profile-likelihood interval (chi-square calibrated);
+* ``cmle_wald``, ``cmle_logit``: constrained MLE, Wald / logit-Wald interval; where the
+  Wald standard error is 0 (``theta_hat`` at 0 or 1) the calibrated bound is used;
 * ``umle_profile``: profile interval with the box ``[0, 1]`` (no judge knowledge);
 * ``classical``: human labels only, exact Clopper-Pearson;
 * ``naive``: judge positive rate (biased by design);
@@ -28,7 +37,30 @@ __all__ = ["ESTIMATORS", "register_estimator", "get_estimators", "DEFAULT_ESTIMA
 EstimatorFn = Callable[..., Interval]
 
 #: Estimators compared by default in a sweep.
-DEFAULT_ESTIMATORS = ("cmle_profile", "ppi", "ppi_plusplus", "classical")
+DEFAULT_ESTIMATORS = ("cmle_calibrated", "ppi", "ppi_plusplus", "classical")
+
+
+def _cmle_calibrated(counts, tpr_bounds, fpr_bounds, alpha, side):
+    from jaxcert.judge.calibration import calibrated_bound
+
+    return calibrated_bound(counts, tpr_bounds, fpr_bounds, alpha, side)
+
+
+def _cmle_widen(counts, tpr_bounds, fpr_bounds, alpha, side):
+    from jaxcert.judge.box_conflict import BOX_ALPHA, widen_kernel
+    from jaxcert.judge.calibration import calibrated_bound
+
+    sb, fb, _, _ = widen_kernel(counts, tpr_bounds, fpr_bounds, BOX_ALPHA)
+    return calibrated_bound(counts, sb, fb, alpha, side)
+
+
+def _box_check(counts, tpr_bounds, fpr_bounds, alpha, side):
+    from jaxcert._types import Status
+    from jaxcert.judge.box_conflict import BOX_ALPHA, box_check_stats
+
+    _, p, _, _, _, _ = box_check_stats(*tuple(counts)[:4], tpr_bounds, fpr_bounds)
+    hit = (p <= BOX_ALPHA).astype(jnp.float64)
+    return Interval(hit, p, p, jnp.asarray(Status.CONVERGED, jnp.int32))
 
 
 def _cmle_profile(counts, tpr_bounds, fpr_bounds, alpha, side):
@@ -46,9 +78,15 @@ def _umle_profile(counts, tpr_bounds, fpr_bounds, alpha, side):
 
 def _wald(kind):
     def fn(counts, tpr_bounds, fpr_bounds, alpha, side):
+        from jaxcert.judge.calibration import calibrated_bound
         from jaxcert.judge.cmle_intervals import wald_interval
 
-        return wald_interval(counts, tpr_bounds, fpr_bounds, alpha=alpha, side=side, kind=kind)
+        iv = wald_interval(counts, tpr_bounds, fpr_bounds, alpha=alpha, side=side, kind=kind)
+        # se = 0 (theta_hat at 0 or 1) gives a zero-width interval: use the calibrated one.
+        degenerate = ((iv.upper <= iv.estimate) if side != "lower" else False) | (
+            (iv.lower >= iv.estimate) if side != "upper" else False)
+        cal = calibrated_bound(counts, tpr_bounds, fpr_bounds, alpha, side)
+        return Interval(*(jnp.where(degenerate, b, a) for a, b in zip(iv, cal)))
 
     return fn
 
@@ -65,6 +103,9 @@ def _baseline(name):
 
 #: The registry (a plain dict: name -> function).
 ESTIMATORS: dict[str, EstimatorFn] = {
+    "cmle_calibrated": _cmle_calibrated,
+    "cmle_widen": _cmle_widen,
+    "box_check": _box_check,
     "cmle_profile": _cmle_profile,
     "cmle_wald": _wald("wald"),
     "cmle_logit": _wald("logit"),

@@ -17,7 +17,7 @@ from jaxcert._types import Status
 from jaxcert.counts import Counts
 from jaxcert.judge import baselines as bl
 from jaxcert.judge.baselines import classical, naive, ppi, ppi_plusplus, rogan_gladen
-from jaxcert.judge.ppi import ppi_mean_ci
+from jaxcert.judge.prediction_powered import ppi_mean_ci
 
 ATOL_CI = 1e-10
 ATOL_EST = 1e-12

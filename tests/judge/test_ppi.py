@@ -6,7 +6,6 @@ demonstrated and our behaviour is checked against scipy / a closed form instead.
 """
 
 import functools
-import importlib
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +16,8 @@ from scipy.stats import binomtest
 
 import jaxcert  # noqa: F401  (enables x64)
 
-ppi_mod = importlib.import_module("jaxcert.judge.ppi")  # the package re-exports the ppi() estimator
-from jaxcert.judge.ppi import ppi_mean_ci, ppi_mean_pointestimate
+from jaxcert.judge import prediction_powered as ppi_mod
+from jaxcert.judge.prediction_powered import ppi_mean_ci, ppi_mean_pointestimate
 
 #: Interval ends vs ppi-python.
 ATOL_CI = 1e-10

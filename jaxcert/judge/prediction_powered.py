@@ -24,6 +24,16 @@ Where ppi-python 0.2.3 is wrong, jaxcert does better (each is tested):
   the side. Naming (checked in statsmodels' ``_zconfint_generic``, which it calls):
   ppi-python ``"smaller"`` = ``(-inf, U]`` = our ``side="upper"``; ``"larger"`` =
   ``[L, inf)`` = our ``side="lower"``.
+* Counts API only (:func:`jaxcert.judge.ppi` / :func:`~jaxcert.judge.ppi_plusplus`,
+  binary labels): the interval is clipped to [0, 1], and when the CLT variance is
+  degenerate (:func:`clt_degenerate`: no labelled failure, one label, or no
+  labelled disagreement with ``lam != 0``) or the clipped interval is impossible
+  (zero width, or missing the clipped estimate; e.g. 20 labelled passes with 3 judge
+  flags and 280 judge-only zeros: estimate -0.15, ppi-python's interval lies below
+  0) the exact Clopper-Pearson interval of the human labels is returned. The point
+  estimate is left unclipped (it is unbiased); :func:`jaxcert.certify` reports the
+  clipped one and keeps the raw one in ``diagnostics["estimate_raw"]``. The array
+  API below keeps ppi-python's numbers (real-valued ``Y`` has no [0, 1] support).
 * Zero pooled prediction variance (e.g. every label and prediction 0): ppi-python's
   lam is 0/0 = NaN and so is its interval. We set ``lam = 0`` (a constant judge
   carries no information). If the standard error is then 0 (the Wald interval would
@@ -46,7 +56,7 @@ from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.intervals.binomial import _cp
 
-__all__ = ["ppi_mean_ci", "ppi_mean_pointestimate"]
+__all__ = ["ppi_mean_ci", "ppi_mean_pointestimate", "clt_degenerate"]
 
 #: A standard error at or below this is treated as zero (degenerate data).
 SE_ZERO = 1e-13
@@ -171,7 +181,7 @@ def ppi_mean_ci(
 
     Example:
       >>> import numpy as np
-      >>> from jaxcert.judge.ppi import ppi_mean_ci
+      >>> from jaxcert.judge.prediction_powered import ppi_mean_ci
       >>> lo, hi = ppi_mean_ci(np.array([0., 1, 0, 1]), np.array([0.1, .8, .3, .7]),
       ...                      np.array([.2, .9, .1, .6, .4]), alpha=0.1)
       >>> bool(lo < hi)
@@ -208,7 +218,7 @@ def ppi_mean_pointestimate(Y, Yhat, Yhat_unlabeled, lam=None) -> jax.Array:
 
     Example:
       >>> import numpy as np
-      >>> from jaxcert.judge.ppi import ppi_mean_pointestimate
+      >>> from jaxcert.judge.prediction_powered import ppi_mean_pointestimate
       >>> float(ppi_mean_pointestimate(np.array([1., 0]), np.array([1., 1]),
       ...                              np.array([0., 0]), lam=1.0))
       -0.5
@@ -220,6 +230,25 @@ def ppi_mean_pointestimate(Y, Yhat, Yhat_unlabeled, lam=None) -> jax.Array:
         Y, Yhat, Yhat_unlabeled, 0.1, 0.0 if tuned else lam, tuned, "two-sided"
     )
     return est
+
+
+def clt_degenerate(n11, n10, n01, n00, lam=1.0):
+    """Where a CLT variance from the calibration cells cannot be trusted.
+
+    No labelled failure (the variance of ``Y`` is unseen), a single label, or, when
+    the judge is used (``lam != 0``), no labelled disagreement (the variance of
+    ``Y - lam J`` is unseen).
+    """
+    n = n11 + n10 + n01 + n00
+    return (n11 + n10 <= 0) | (n <= 1) | ((n10 + n01 <= 0) & (lam != 0))
+
+
+def impossible(est, lower, upper, side):
+    """A clipped interval that has zero width or misses the clipped estimate."""
+    e = jnp.clip(est, 0.0, 1.0)
+    zero = (upper - lower <= 0.0) & (side == "two-sided")
+    zero = zero | ((upper <= 0.0) & (side == "upper")) | ((lower >= 1.0) & (side == "lower"))
+    return zero | (e < lower) | (e > upper) | ~jnp.isfinite(lower + upper)
 
 
 @functools.partial(jax.jit, static_argnames=("tuned", "side"))
@@ -241,6 +270,11 @@ def _ppi_counts(counts, alpha, lam, tuned, side) -> Interval:
     lower, upper = _wald(est, se, alpha, side)
     lower, upper = _with_fallback(est, se, lower, upper, n11 + n10, n, True, alpha, side)
     lower, upper = jnp.clip(lower, 0.0, 1.0), jnp.clip(upper, 0.0, 1.0)
+    # Degenerate variance (no labelled failure, no labelled disagreement while the
+    # judge is used, one label) or an impossible clipped interval: exact human-only.
+    use_cp = clt_degenerate(n11, n10, n01, n00, lam) | impossible(est, lower, upper, side)
+    cp = _cp(n11 + n10, jnp.maximum(n, 1.0), alpha, side)
+    lower, upper = jnp.where(use_cp, cp.lower, lower), jnp.where(use_cp, cp.upper, upper)
     ok = jnp.isfinite(est) & jnp.isfinite(lower) & jnp.isfinite(upper)
     status = jnp.where(ok, Status.CONVERGED, Status.NONFINITE).astype(jnp.int32)
     return Interval(est, lower, upper, status)
