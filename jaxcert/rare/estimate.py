@@ -129,6 +129,7 @@ def estimate(
     components: int = 1,
     reuse: int | None = None,
     interval: str = "auto",
+    train_evaluate: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
     uniform_check: bool = True,
@@ -159,6 +160,11 @@ def estimate(
         (default ``stages // 2``; 0 = the fresh stage only).
       interval: "auto" (bootstrap-t when hits or ESS are few, else CLT) | "clt" |
         "bootstrap-t".
+      train_evaluate: optional graded training signal with the same conditional mean
+        as ``evaluate`` (e.g. ``1 - P(reference | prompt)`` from log-probabilities when
+        ``evaluate`` returns 0/1 or K-sample outcomes), used in the training stages
+        and charged its own ``cost_per_input``. At five nines a 0/1 outcome almost
+        never fires during training; reused training terms stay unbiased.
       progress, callback: tqdm bar over stages; ``callback(stage, info_dict)``.
       uniform_check: also bound ``mu`` by exact Clopper-Pearson on the uniform draws
         and report the intersection, each at ``alpha / 2`` (module docstring).
@@ -193,10 +199,18 @@ def estimate(
     if not (np.isfinite(floor) and 0 < floor < 1.0 / space.max_size):
         raise ValueError(f"floor must be in (0, 1/K_max) = (0, {1.0 / space.max_size}); got {floor!r}")
     cost = cost_per_input(evaluate)
+    if train_evaluate is not None and not callable(train_evaluate):
+        raise ValueError(f"train_evaluate must be callable (X -> scores); got {train_evaluate!r}")
+    train_eval = evaluate if train_evaluate is None else train_evaluate
+    train_cost = cost_per_input(train_eval)
     budget_inputs = budget // cost
     if budget_inputs < 2:
         raise ValueError(f"budget={budget} buys {budget_inputs} inputs at {cost} inferences each; need >= 2")
     stages, batch_size = _plan(space, budget_inputs, train_fraction, stages, batch_size, rho, budget, cost)
+    # training inputs cost train_cost each; the estimation stage gets what is left
+    est_inputs = (budget - stages * batch_size * train_cost) // cost
+    if est_inputs < 2:
+        raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
     reuse = stages // 2 if reuse is None else reuse
     if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or not 0 <= reuse <= stages:
         raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
@@ -210,7 +224,7 @@ def estimate(
 
     ce = cem_init(space).proposal if components == 1 else init_mixture(key_mix, space, components)
     state = cem_init(space, ce) if components == 1 else None
-    inputs, failures_seen, history = 0, 0, []
+    inferences, failures_seen, history = 0, 0, []
     uniform_F, terms, strata, fvals = [], [], [], []
     it = range(stages)
     if progress:
@@ -220,8 +234,8 @@ def estimate(
     for t, k in zip(it, jax.random.split(key_train, max(stages, 1))):
         mix = defensive_of(ce, defensive)
         X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=batch_size))
-        F, valid = _evaluate_batch(space, evaluate, X, batch_size)
-        inputs += int(valid.sum())
+        F, valid = _evaluate_batch(space, train_eval, X, batch_size)
+        inferences += int(valid.sum()) * train_cost
         failures_seen += int(np.sum(F > 0))
         all_uniform = t == 0 and components == 1  # stage 0 of a product CE is p0 itself
         uniform_F.append(F[valid & ((comp == 0) | all_uniform)])
@@ -239,23 +253,22 @@ def estimate(
         else:
             ce, upd = mixture_cem_update(ce, X, F, log_q, valid, rho, smoothing, floor, power)
             rec_info = {"updated": float(np.asarray(upd)), "num_failures": float(np.sum(F >= 1))}
-        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum()) * cost, **rec_info}
+        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum()) * train_cost, **rec_info}
         history.append(rec)
         if callback is not None:
             callback(t, rec)
 
-    n_est = budget_inputs - stages * batch_size  # fixed shape; invalid draws are free
+    n_est = est_inputs  # fixed shape; invalid draws are free
     mixture = defensive_of(ce, defensive)
     X, comp = (np.asarray(a) for a in _mixture_sample(key_est, mixture, num=n_est))
     F, valid = _evaluate_batch(space, evaluate, X, max(batch_size, 1024))
-    inputs += int(valid.sum())
+    inferences += int(valid.sum()) * cost
     failures_seen += int(np.sum(F > 0))
     uniform_F.append(F[valid & (comp == 0)])
     log_w = _log_weights(mixture, X)
     terms.append(F * np.exp(np.asarray(log_w)))
     fvals.append(F)
     strata.append(np.full(n_est, len(terms) - 1))
-    inferences = inputs * cost
 
     # --- estimate, asymptotic interval and reliability (reused stages + fresh stage)
     z, st = np.concatenate(terms), np.concatenate(strata)
@@ -267,6 +280,7 @@ def estimate(
     # IS as mean(F^2 w)) over the estimate's own variance times the inputs it paid
     _, var_mean = _moments(z, st, num_strata=len(terms))
     var_uniform = max(float(np.mean(np.concatenate(fvals) * z)) - float(a.estimate) ** 2, 0.0)
+    inputs = inferences / cost  # in units of the outcome's cost (the uniform baseline's)
     efficiency = var_uniform / inputs / float(var_mean) if float(var_mean) > 0 else float("nan")
 
     # --- finite-sample certificate (fresh stage only)

@@ -253,3 +253,13 @@ def test_reused_defensive_stages_are_unbiased(reuse):
     ests = np.array([estimate(jax.random.key(r), SPACE, EVAL, BUDGET, reuse=reuse, **KW).estimate for r in range(reps)])
     se = ests.std(ddof=1) / np.sqrt(reps)
     assert abs(ests.mean() - mu) <= 3 * se, (ests.mean(), mu, se)
+
+
+def test_graded_training_signal_with_k_sample_outcomes():
+    ev = _KSamples()
+    res = estimate(jax.random.key(11), SPACE, ev, 4000, train_evaluate=EVAL, **KW)
+    # 500 training inputs at 1 inference (graded signal) + 875 estimation inputs at 4
+    assert res.inferences == 500 + 4 * 875 == 4000 and ev.inputs == 875
+    assert [h["inferences"] for h in res.history] == [100] * 5
+    with pytest.raises(ValueError, match="train_evaluate must be callable"):
+        estimate(jax.random.key(0), SPACE, EVAL, BUDGET, train_evaluate=3, **KW)
