@@ -21,7 +21,9 @@ reachable range ``[q_base, q_base + c_u + c_v]``: where the unconstrained mode
 problem by bisection); otherwise the tangent bound of the concave ``log h`` at the
 reachable end nearest the mode (``log h`` falls at least linearly with slope ``g``, so
 a width ``36 / |g|`` holds all but ``e^-36`` of the mass). Both inner integrals are
-Gauss-Legendre in log space (log-sum-exp). Both boxes points: ``q`` is a function of
+Gauss-Legendre in log space (log-sum-exp), over the boxes first shrunk to where the
+calibration kernels ``F`` and ``G`` are within ``e^-72`` of their maxima (so many labels
+do not leave a needle in a wide box). Both boxes points: ``q`` is a function of
 theta and the inner integral is ``h(q)`` times a constant.
 
 The theta axis is zoomed: a uniform grid on ``[0, 1]``, then repeatedly a uniform grid
@@ -81,25 +83,57 @@ def _log_h(q, m1, m0):
     return xlogy(m1, q) + xlog1py(m0, -q)
 
 
-def _h_window(m1, m0):
-    """``[qL, qR]`` where ``log h >= max - LOG_DROP``, and the mode ``m1 / N``."""
-    total = m1 + m0
-    mode = jnp.where(total > 0, m1 / jnp.where(total > 0, total, 1.0), 0.5)
-    top = _log_h(mode, m1, m0) - LOG_DROP
+def _kernel_window(e1, e0, lo, hi, drop):
+    """``[a, b]`` within ``[lo, hi]`` where ``e1 log x + e0 log(1-x) >= max - drop``.
 
-    def bisect(a, b):  # log h - top changes sign once on [a, b]; a is the mode side
+    The kernel is concave (``e1, e0 >= 0``), so the set is an interval around the mode
+    clipped into ``[lo, hi]``; each end is found by 64 bisection steps, kept on the
+    outer side (the window can only be slightly too wide).
+    """
+    total = e1 + e0
+    mode = jnp.where(total > 0, e1 / jnp.where(total > 0, total, 1.0), 0.5)
+    mode = jnp.clip(mode, lo, hi)
+    top = _log_h(mode, e1, e0) - drop
+
+    def bisect(a, b):  # kernel - top changes sign once on [a, b]; a is the mode side
         def body(_, ab):
             lo_, hi_ = ab
             mid = 0.5 * (lo_ + hi_)
-            inside = _log_h(mid, m1, m0) >= top
+            inside = _log_h(mid, e1, e0) >= top
             return jnp.where(inside, mid, lo_), jnp.where(inside, hi_, mid)
 
         return jax.lax.fori_loop(0, 64, body, (a, b))[1]
 
-    q_lo = jnp.where(_log_h(0.0, m1, m0) >= top, 0.0, bisect(mode, 0.0))
-    q_hi = jnp.where(_log_h(1.0, m1, m0) >= top, 1.0, bisect(mode, 1.0))
+    a = jnp.where(_log_h(lo, e1, e0) >= top, lo, bisect(mode, lo))
+    b = jnp.where(_log_h(hi, e1, e0) >= top, hi, bisect(mode, hi))
+    return a, b
+
+
+def _h_window(m1, m0):
+    """``[qL, qR]`` where ``log h >= max - LOG_DROP``, the mode ``m1 / N``, and N = 0."""
+    total = m1 + m0
+    mode = jnp.where(total > 0, m1 / jnp.where(total > 0, total, 1.0), 0.5)
+    q_lo, q_hi = _kernel_window(m1, m0, 0.0, 1.0, LOG_DROP)
     flat = total <= 0  # no judge-only data: h = 1
     return jnp.where(flat, 0.0, q_lo), jnp.where(flat, 1.0, q_hi), mode, flat
+
+
+def _calibration_boxes(c, prior: JudgePrior) -> JudgePrior:
+    """The boxes shrunk to where each calibration kernel is within e^-72 of its maximum.
+
+    ``F(s)`` and ``G(r)`` are factors of the integrand, so the cut-off region holds at
+    most ``e^-72`` of their peak times the peak of the other factors: negligible unless
+    the other factors gain ``e^36`` there, a conflict the data would have to be absurd to
+    produce. With many labels (n ~ 1e4) the kernels are much narrower than a wide box,
+    which Gauss-Legendre on the whole box would not resolve. The box-width constant
+    this changes does not depend on theta.
+    """
+    n11, n10, n01, n00 = c[0], c[1], c[2], c[3]
+    s_box = _kernel_window(n11 + prior.tpr_ab[0] - 1.0, n10 + prior.tpr_ab[1] - 1.0,
+                           prior.tpr_box[0], prior.tpr_box[1], 2.0 * LOG_DROP)
+    r_box = _kernel_window(n01 + prior.fpr_ab[0] - 1.0, n00 + prior.fpr_ab[1] - 1.0,
+                           prior.fpr_box[0], prior.fpr_box[1], 2.0 * LOG_DROP)
+    return prior._replace(tpr_box=jnp.stack(s_box), fpr_box=jnp.stack(r_box))
 
 
 def _q_window(lo, hi, m1, m0, hw):
@@ -175,7 +209,8 @@ def theta_log_density(theta, counts, prior: JudgePrior, *, nq: int = 24, ny: int
     """
     c = _count_vector(counts)
     hw = _h_window(c[4], c[5])
-    one = lambda t: _log_marginal_one(t, c, prior, hw, nq, ny)  # noqa: E731
+    inner = _calibration_boxes(c, prior)
+    one = lambda t: _log_marginal_one(t, c, inner, hw, nq, ny)  # noqa: E731
     n1, n0 = c[0] + c[1], c[2] + c[3]
     ta = prior.theta_ab + jnp.stack([n1, n0])
     return jax.vmap(one)(theta) + log_beta_kernel(theta, ta)

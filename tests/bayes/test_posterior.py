@@ -86,6 +86,10 @@ CASES = [
     # data in conflict with the box: judge-only rate 0.3 is not reachable for small theta
     ((1, 0, 1, 48, 300, 700), (0.85, 0.95), (0.02, 0.08), 0.6, ((1, 1), (1, 1), (1, 1))),
 ]
+# Many labels (n = 10,000) and no box: the calibration kernels of s (sd ~0.01) and r
+# (sd ~0.002) are needles in [0, 1]. The brute force integrates over +-6 sd around them
+# (mass outside < 1e-8), the library over the unit box.
+LARGE_N = ((900, 100, 450, 8550, 90, 910), (0.84, 0.96), (0.036, 0.065), 0.2)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
@@ -95,6 +99,13 @@ def test_quantiles_match_brute_force(case):
                        jnp.array(sbox, float), jnp.array(fbox, float))
     got = np.asarray(_quantiles(_grid(Counts.create(*counts), prior), jnp.array(LEVELS)))
     want = brute_force_quantiles(counts, sbox, fbox, tmax, ab)
+    np.testing.assert_allclose(got, want, atol=QUANTILE_ATOL, rtol=0)
+
+
+def test_many_labels_unit_box_matches_brute_force():
+    counts, s_dom, r_dom, tmax = LARGE_N
+    got = np.asarray(_quantiles(_grid(Counts.create(*counts), make_prior()), jnp.array(LEVELS)))
+    want = brute_force_quantiles(counts, s_dom, r_dom, tmax)
     np.testing.assert_allclose(got, want, atol=QUANTILE_ATOL, rtol=0)
 
 
