@@ -69,7 +69,7 @@ def test_all_methods_json(data, capsys):
     assert code == 0
     d = json.loads(out)
     assert [r["method"] for r in d["results"]] == [
-        "classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle"]
+        "classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle", "bayes"]
     for r in d["results"]:
         assert {"method", "estimate", "lower", "upper", "alpha", "side", "n_labeled",
                 "n_unlabeled"} <= set(r)
@@ -109,7 +109,7 @@ def test_one_line_errors(data, capsys, extra, match):
         ("human,judge\n1,1\nmaybe,0\n", "value 'maybe' is not a known label"),
         ("human,judge\n1,1\n0,\n", "missing judge verdict"),
         ("human,judge\n,1\n,0\n", "no human-labelled item"),
-        ("human,judge\nnan,1\n1,0\n0,1\n", "no better than chance"),
+        ("human,judge\nnan,1\n1,0\n0,1\n", "is a literal NaN"),
     ],
 )
 def test_bad_files(tmp_path, capsys, content, match):

@@ -66,6 +66,8 @@ _BASELINE_INTERVAL = {  # short names: they appear in the certificate line
     "classical": "clopper-pearson",
     "naive": "clopper-pearson",
 }
+#: Estimates within this distance of 0 or 1 are on the boundary (Wald fallback).
+BOUNDARY_TOL = 1e-9
 #: Fitted Youden index ``s - r`` below which a "judge near chance" warning is given.
 NEAR_CHANCE = 0.1
 
@@ -200,14 +202,17 @@ def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boo
 
 
 def _wald_fallback(c, sb, fb, iv, alpha, side):
-    """A Wald interval of zero width (``se = 0`` at ``theta_hat`` 0 or 1) is replaced."""
-    lo, hi, est = _f(iv.lower), _f(iv.upper), _f(iv.estimate)
-    degenerate = (side != "lower" and hi <= est) or (side != "upper" and lo >= est)
-    if not degenerate:
+    """A Wald interval at ``theta_hat`` 0 or 1 is replaced by the calibrated bound.
+
+    There the Fisher information of theta is infinite, so the Wald standard error is 0
+    (an interval of zero width, claiming certainty) and the logit-Wald one is ``[0, 1]``.
+    """
+    est = _f(iv.estimate)
+    if BOUNDARY_TOL < est < 1.0 - BOUNDARY_TOL:
         return iv, []
     cal = calibrated_trusted(c, sb, fb, alpha, side)
-    note = ("Wald standard error is 0 at the estimate (a zero-width interval would claim "
-            "certainty): calibrated likelihood bound used instead")
+    note = ("Wald standard error is 0 at an estimate on the boundary (a zero-width interval "
+            "would claim certainty): calibrated likelihood bound used instead")
     return cal, [note]
 
 

@@ -16,8 +16,8 @@ Built-in names:
   ``mean_estimate`` metric is the detection rate on a wrong box and the false-alarm
   rate on a correct one), ``lower = upper`` the p-value;
 * ``cmle_profile``: constrained MLE, profile-likelihood interval (chi-square calibrated);
-* ``cmle_wald``, ``cmle_logit``: constrained MLE, Wald / logit-Wald interval; where the
-  Wald standard error is 0 (``theta_hat`` at 0 or 1) the calibrated bound is used;
+* ``cmle_wald``, ``cmle_logit``: constrained MLE, Wald / logit-Wald interval; at
+  ``theta_hat`` 0 or 1 (Wald standard error 0) the calibrated bound is used;
 * ``umle_profile``: profile interval with the box ``[0, 1]`` (no judge knowledge);
 * ``classical``: human labels only, exact Clopper-Pearson;
 * ``naive``: judge positive rate (biased by design);
@@ -82,9 +82,8 @@ def _wald(kind):
         from jaxcert.judge.cmle_intervals import wald_interval
 
         iv = wald_interval(counts, tpr_bounds, fpr_bounds, alpha=alpha, side=side, kind=kind)
-        # se = 0 (theta_hat at 0 or 1) gives a zero-width interval: use the calibrated one.
-        degenerate = ((iv.upper <= iv.estimate) if side != "lower" else False) | (
-            (iv.lower >= iv.estimate) if side != "upper" else False)
+        # theta_hat at 0 or 1: se = 0 (zero width) or a [0, 1] logit interval; calibrated.
+        degenerate = (iv.estimate <= 1e-9) | (iv.estimate >= 1.0 - 1e-9)
         cal = calibrated_bound(counts, tpr_bounds, fpr_bounds, alpha, side)
         return Interval(*(jnp.where(degenerate, b, a) for a, b in zip(iv, cal)))
 

@@ -306,3 +306,17 @@ def test_clopper_pearson_monte_carlo_coverage():
             cover = np.mean((np.asarray(iv.lower) <= p) & (p <= np.asarray(iv.upper)))
             se = np.sqrt(alpha * (1 - alpha) / reps)
             assert cover >= 1 - alpha - 3 * se, (n, p, side, cover)
+
+
+def test_clopper_pearson_impossible_counts_under_jit_have_a_status():
+    """k > n (or k < 0, n = 0) cannot raise inside jit: NaN ends and status NONFINITE."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcert import Status, clopper_pearson
+
+    fn = jax.jit(lambda k, n: clopper_pearson(k, n, 0.05, "upper"))
+    iv = fn(jnp.array([5.0, -1.0, 0.0, 3.0]), jnp.array([3.0, 10.0, 0.0, 10.0]))
+    st = [int(s) for s in iv.status]
+    assert st[:3] == [Status.NONFINITE] * 3 and st[3] == Status.CONVERGED
+    assert all(v != v for v in iv.upper[:3].tolist())  # NaN, flagged by the status

@@ -65,6 +65,7 @@ def test_wald_zero_se_falls_back_with_a_note():
         r = certify(c, tpr=(0.85, 0.95), fpr=(0.02, 0.08), interval=kind, side="upper")
         assert r.upper > r.estimate
         assert any("Wald standard error is 0" in w for w in r.warnings)
+        assert r.interval == kind
 
 
 def _coverage(name, theta, n, N=1000, acc=0.9, reps=2000, seed=3):

@@ -57,3 +57,13 @@ def test_sums_are_additive_and_padding_ignored():
     total = a.copy()
     total[1:] += b
     np.testing.assert_allclose(total, whole, rtol=1e-12)
+
+
+def test_mean_estimate_is_the_rejection_rate_of_a_0_1_estimator():
+    """box_check reports 0/1 rejections as its estimate: mean_estimate = rejection rate."""
+    theta = np.full(8, 0.1)
+    est = np.array([[1.0, 0, 0, 1, 0, 0, 0, 0]])
+    s = replicate_sums(theta, est, est, est, np.zeros((1, 8), int), np.zeros(8, int), 1)
+    m = summarize(s)
+    np.testing.assert_allclose(m["mean_estimate"][0, 0], 0.25, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(m["mean_estimate_se"][0, 0], np.sqrt(0.25 * 0.75 / 8), rtol=1e-12)
