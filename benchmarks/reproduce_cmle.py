@@ -110,7 +110,7 @@ def _summary(t, timing, env_line) -> str:
 
 def _per_scenario(t, est, field):
     m = t["estimator"] == est
-    return dict(zip(t["scenario"][m], t[field][m]))
+    return dict(zip(t["scenario"][m], t[field][m], strict=True))
 
 
 def _calibration_section(t, cover) -> list:
@@ -148,7 +148,7 @@ def _box_check_section(t, cover) -> list:
     if "box_check" not in set(t["estimator"]):
         return []
     m = t["estimator"] == "box_check"
-    rate, se = t["mean_estimate"], t["mean_estimate_se"]
+    rate = t["mean_estimate"]
     out = ["", "## Box-conflict check (level 0.01)", "",
            "Rejection rate of the box check per box (false alarms on boxes containing the "
            "truth, detection on `shifted`):", "",

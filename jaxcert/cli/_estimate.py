@@ -86,7 +86,8 @@ def run(args) -> int:
     try:
         box_alpha = float(args.box_alpha)
     except ValueError:
-        raise ValueError(f"--box-alpha must be a number in (0, 1); got {args.box_alpha!r}") from None
+        raise ValueError(f"--box-alpha must be a number in (0, 1); "
+                         f"got {args.box_alpha!r}") from None
     if not 0 < box_alpha < 1:
         raise ValueError(f"--box-alpha must be in (0, 1); got {args.box_alpha}")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha, check_box, check_side

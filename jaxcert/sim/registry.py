@@ -85,7 +85,7 @@ def _wald(kind):
         # theta_hat at 0 or 1: se = 0 (zero width) or a [0, 1] logit interval; calibrated.
         degenerate = (iv.estimate <= 1e-9) | (iv.estimate >= 1.0 - 1e-9)
         cal = calibrated_bound(counts, tpr_bounds, fpr_bounds, alpha, side)
-        return Interval(*(jnp.where(degenerate, b, a) for a, b in zip(iv, cal)))
+        return Interval(*(jnp.where(degenerate, b, a) for a, b in zip(iv, cal, strict=True)))
 
     return fn
 

@@ -54,12 +54,13 @@ def test_never_inside_the_profile_interval():
 
 
 def test_vmap_equals_loop_and_alpha_is_traced():
-    cs = [Counts.create(2.0, 1.0, 3.0, 44.0, 60.0, 940.0), Counts.create(0.0, 0.0, 5.0, 45.0, 30.0, 970.0)]
+    cs = [Counts.create(2.0, 1.0, 3.0, 44.0, 60.0, 940.0),
+          Counts.create(0.0, 0.0, 5.0, 45.0, 30.0, 970.0)]
     sb, fb = jnp.array([0.8, 0.95]), jnp.array([0.0, 0.1])
-    batch = Counts(*(jnp.stack(f) for f in zip(*cs)))
+    batch = Counts(*(jnp.stack(f) for f in zip(*cs, strict=True)))
     fn = jax.jit(jax.vmap(lambda c, a: calibrated_bound(c, sb, fb, a, "upper")))
     out = fn(batch, jnp.array([0.05, 0.1]))
-    for i, (c, a) in enumerate(zip(cs, (0.05, 0.1))):
+    for i, (c, a) in enumerate(zip(cs, (0.05, 0.1), strict=True)):
         one = calibrated_bound(c, sb, fb, a, "upper")
         np.testing.assert_allclose(float(out.upper[i]), float(one.upper), rtol=1e-12)
     calibrated_interval(cs[0], sb, fb, alpha=0.05, side="upper")

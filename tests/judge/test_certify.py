@@ -226,9 +226,7 @@ def test_failed_row_renders():
 
 
 def test_new_data_alpha_and_boxes_do_not_recompile(cmle_two_sided):
-    from jaxcert.judge import solver
-
-    from jaxcert.judge import calibration
+    from jaxcert.judge import calibration, solver
 
     sizes = lambda: (calibration._calibrated_jit._cache_size(),  # noqa: E731
                      solver._mle_flat_jit._cache_size())
@@ -271,10 +269,10 @@ def test_public_names():
     assert sorted(front_door.__all__) == ["BoxConflictError", "CertifyResult", "CertifyTable",
                                           "INTERVALS", "METHODS", "certify"]
     assert set(ALL_ORDER) == set(front_door.METHODS)
-    import jaxcert.judge as judge
-
     # no module shares its name with a function (issue 9, item 5)
     import pkgutil
+
+    import jaxcert.judge as judge
 
     modules = {m.name for m in pkgutil.iter_modules(judge.__path__)}
     assert not modules & set(judge.__all__)
