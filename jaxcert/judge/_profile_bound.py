@@ -78,7 +78,8 @@ def q_range(c, sb, fb, t):
     k0 = jnp.stack([n10, n10, n00, n00])
     tt = jnp.stack([t, t, u, u])
     p = jnp.stack([sb[0], sb[1], fb[0], fb[1]])
-    w = _sdiv(k0, tt * (1.0 - p), jnp.inf) - _sdiv(k1, tt * p, jnp.inf)
+    w = (jnp.where(k0 > 0, _sdiv(k0, tt * (1.0 - p), jnp.inf), 0.0)
+         - jnp.where(k1 > 0, _sdiv(k1, tt * p, jnp.inf), 0.0))
     wn = w + nn
     den = wn + jnp.sqrt(jnp.maximum(wn * wn - 4.0 * w * m1, 0.0))
     qk = jnp.clip(_sdiv(2.0 * m1, den, 1.0), lo, hi)
@@ -132,7 +133,9 @@ def inner_profile(c, sb, fb, t, q, lo, hi, num_steps=INNER_STEPS):
         good = jnp.isfinite(qn) & (qn >= lo) & (qn <= hi)
         return jnp.where((f == 0) | jump, q, jnp.where(good, qn, 0.5 * (lo + hi))), lo, hi
 
+    q_prev = q
     for i in range(num_steps):
+        q_prev = q
         q, lo, hi = step(i, (q, lo, hi))
     a, b, w, f, df = cells(q)
     a, b = jnp.where(jump_a, a_w, a), jnp.where(jump_b, b_w, b)
@@ -141,7 +144,9 @@ def inner_profile(c, sb, fb, t, q, lo, hi, num_steps=INNER_STEPS):
     dlp = _sdiv(n11 + n10, t) - _sdiv(n01 + n00, u) + (s - r) * w
     # Settled: the next Newton step would move q by less than INNER_TOL relative
     # (F can be very steep: |F| itself need not get small in float64).
+    # A last step that left q unchanged cannot be improved on in float64 either.
     unsettled = (jnp.abs(f) > INNER_TOL * q * jnp.abs(df)) & (hi - lo > 1e-15 * hi)
+    unsettled = unsettled & (q != q_prev)
     return _loglik_tab(c, t, a, b), dlp, q, lo, hi, unsettled
 
 
