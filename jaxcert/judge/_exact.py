@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from jaxcert.counts import Counts
 from jaxcert.judge.likelihood import loglik
 
-__all__ = ["exact_solve", "middle_root"]
+__all__ = ["exact_solve", "middle_root", "nll_gradient"]
 
 NUM_POLISH = 3  # bracket-guarded Newton steps on each cubic
 
@@ -202,3 +202,15 @@ def exact_solve(c, lo, hi):
     ll = jnp.where(jnp.isnan(ll), -jnp.inf, ll)
     best = jnp.argmax(ll)
     return cand[best], -ll[best]
+
+
+def nll_gradient(c, x, scale):
+    """Gradient of ``-l(theta, s, r) / scale`` (zero counts contribute nothing)."""
+    n11, n10, n01, n00, m1, m0 = (c[i] for i in range(6))
+    t, s, r = x[0], x[1], x[2]
+    q = t * s + (1.0 - t) * r
+    w = _sdiv(m1, q) - _sdiv(m0, 1.0 - q)
+    g = jnp.stack([_sdiv(n11 + n10, t) - _sdiv(n01 + n00, 1.0 - t) + (s - r) * w,
+                   _sdiv(n11, s) - _sdiv(n10, 1.0 - s) + t * w,
+                   _sdiv(n01, r) - _sdiv(n00, 1.0 - r) + (1.0 - t) * w])
+    return -g / scale

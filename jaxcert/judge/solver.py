@@ -44,9 +44,8 @@ from jaxcert._numerics import as_float
 from jaxcert._types import Status
 from jaxcert._validate import check_box
 from jaxcert.counts import Counts
-from jaxcert.judge._exact import exact_solve
+from jaxcert.judge._exact import exact_solve, nll_gradient
 from jaxcert.judge._kkt_newton import kkt_residual, newton_solve, start_point
-from jaxcert.judge.likelihood import _nll_derivs
 
 __all__ = ["MLEResult", "mle", "mle_batched"]
 
@@ -129,7 +128,7 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
     hi = jnp.where(ok, jnp.array([1.0, sb[1], fb[1]]), 1.0)
     if solver == "exact":
         x, f = exact_solve(c_s, lo, hi)
-        kkt = kkt_residual(x, _nll_derivs(c_s, x, jnp.maximum(jnp.sum(c_s), 1.0))[1], lo, hi)
+        kkt = kkt_residual(x, nll_gradient(c_s, x, jnp.maximum(jnp.sum(c_s), 1.0)), lo, hi)
         steps, conv = jnp.array(0, jnp.int32), kkt <= tol
     elif solver == "newton":
         x0 = start_point(c_s, lo, hi)
@@ -239,9 +238,10 @@ def mle_batched(counts: Counts, tpr_bounds=None, fpr_bounds=None, *, chunk_size:
     The iterative solvers run a vmapped ``while_loop`` until the slowest lane
     converges, and its working set outgrows the CPU caches: on CPU throughput falls
     off a cliff between 4k and 8k problems per batch. The default exact solver has no
-    loop and no such cliff; chunks then only bound the memory. This splits the flattened batch into chunks (the
-    last one padded, so one compilation serves all) and loops over a jitted chunk
-    solve in Python. Not traceable itself (use :func:`mle` inside ``jit``).
+    loop and no such cliff; chunks then only bound the memory. This splits the
+    flattened batch into chunks (the last one padded, so one compilation serves all)
+    and loops over a jitted chunk solve in Python. Not traceable itself (use
+    :func:`mle` inside ``jit``).
 
     Args:
       counts, tpr_bounds, fpr_bounds: as in :func:`mle`.

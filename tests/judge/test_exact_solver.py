@@ -73,7 +73,7 @@ def _np_nll(x, c):
     t, s, r = x
     q = t * s + (1 - t) * r
     probs = [t * s, t * (1 - s), (1 - t) * r, (1 - t) * (1 - r), q, 1 - q]
-    return -sum(k * np.log(p) if k > 0 else 0.0 for k, p in zip(c, probs))
+    return -sum(k * np.log(p) if k > 0 else 0.0 for k, p in zip(c, probs, strict=True))
 
 
 def _np_grad(x, c):
