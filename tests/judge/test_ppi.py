@@ -1,4 +1,4 @@
-"""Tests for jaxcert.judge.ppi (array API) against ppi-python 0.2.3.
+"""Tests for jaxcert.judge.prediction_powered (array API) against ppi-python 0.2.3.
 
 ppi-python is the oracle where it is right (two-sided; fixed lam one-sided); the two
 places where it is wrong (tuned lam drops ``alternative``; NaN on constant data) are
