@@ -58,15 +58,18 @@ def register(sub) -> None:
     p.add_argument("--tpr", help="box on the judge TPR, LO:HI (cmle and bayes only)")
     p.add_argument("--fpr", help="box on the judge FPR, LO:HI (cmle and bayes only)")
     p.add_argument("--alpha", default="0.05", help="1 - confidence level")
-    p.add_argument("--side", default="two-sided", choices=SIDES)
-    p.add_argument("--method", default="cmle", choices=METHOD_CHOICES)
+    p.add_argument("--side", default="two-sided", choices=SIDES,
+                   help="interval kind; 'upper' gives the certificate [0, U]")
+    p.add_argument("--method", default="cmle", choices=METHOD_CHOICES,
+                   help="estimator; 'all' runs every estimator on the same data")
     p.add_argument("--interval", default="calibrated", choices=INTERVAL_CHOICES,
                    help="interval for cmle/umle")
     p.add_argument("--on-box-conflict", default="error", choices=("error", "widen"),
                    help="when the human labels contradict --tpr/--fpr: stop (exit 3) or widen "
                    "the box by the labels' exact confidence interval")
     p.add_argument("--box-alpha", default="0.01", help="level of the box-conflict test")
-    p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format")
+    p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format",
+                   help="output: a text table or JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (bootstrap only)")
     p.add_argument("--num-boot", type=int, default=1000, help="bootstrap replicates")
     p.set_defaults(func=run)

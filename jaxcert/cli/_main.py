@@ -45,8 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 2 user error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["rare", "compare"]:
+        # `rare` takes options, not sub-commands (its --space is required), so the
+        # comparison is routed before argparse sees it.
+        from jaxcert.cli._rare_compare import build_compare_parser
+
+        args = build_compare_parser(_Parser).parse_args(argv[2:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError) as e:

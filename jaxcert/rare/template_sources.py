@@ -227,7 +227,8 @@ def load_gsm_alt(
         integer range, float ``(lo, hi)`` gets ``float_levels`` points (2 decimals).
         Default per variable: see the module docstring.
       integer_answer: GSM-ALT requires whole-number answers (default True).
-      Other arguments as in :func:`load_varbench`.
+
+    The other arguments are as in :func:`load_varbench`.
     """
     r = _record("gsm-alt", index, path)
     tid = f"gsm-alt:{index}"

@@ -147,8 +147,8 @@ class Grid:
     """A table of scenarios (NumPy columns of length ``size``).
 
     Attributes:
-      theta, tpr, fpr, accuracy (NaN when tpr/fpr were given directly), n, N,
-      alpha: float64 arrays ``(S,)``.
+      theta, tpr, fpr, accuracy, n, N, alpha: float64 arrays ``(S,)`` (``accuracy`` is
+        NaN when tpr/fpr were given directly).
       tpr_box, fpr_box: float64 arrays ``(S, 2)`` of ``[lo, hi]`` boxes.
       box: tuple of ``S`` box labels.
       data_id: int64 ``(S,)``; scenarios sharing ``(theta, tpr, fpr, n, N)`` share
