@@ -68,20 +68,29 @@ def _read_csv(path: str) -> tuple[list[str], list[dict]]:
     return fields, rows
 
 
-def _read_jsonl(path: str) -> tuple[list[str], list[dict]]:
-    rows, fields = [], {}
+def iter_json_lines(path: str, label: str):
+    """Yields ``(line number, value)`` for every non-blank line of a JSON-lines file.
+
+    Every importer of a JSONL format reads through here, so a bad line is reported the
+    same way everywhere: ``"<label> line N is not valid JSON: ..."``.
+    """
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path!r} line {lineno} is not valid JSON: {e.msg}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path!r} line {lineno} is not a JSON object")
-            fields.update(dict.fromkeys(obj))
-            rows.append(obj)
+                raise ValueError(f"{label} line {lineno} is not valid JSON: {e.msg}") from None
+
+
+def _read_jsonl(path: str) -> tuple[list[str], list[dict]]:
+    rows, fields = [], {}
+    for lineno, obj in iter_json_lines(path, repr(path)):
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path!r} line {lineno} is not a JSON object")
+        fields.update(dict.fromkeys(obj))
+        rows.append(obj)
     return list(fields), rows
 
 

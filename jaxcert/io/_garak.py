@@ -14,15 +14,15 @@ Fields read (garak ``Attempt.as_dict``; docs ``reporting.rst``): lines with
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 import numpy as np
 
+from jaxcert.io._files import iter_json_lines
 from jaxcert.io._join import join_human, read_human_table
 from jaxcert.io._labels import LabelColumns
-from jaxcert.io._text import check_file, open_text
+from jaxcert.io._text import check_file
 
 __all__ = ["read_garak"]
 
@@ -31,19 +31,12 @@ _EVALUATED = 2
 
 def _attempts(path: str) -> list[tuple[int, dict]]:
     name, out = os.path.basename(path), []
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{name} line {lineno} is not valid JSON: {e.msg}") from None
-            if not isinstance(obj, dict) or "entry_type" not in obj:
-                raise ValueError(f"{name} line {lineno}: no 'entry_type'; expected a garak "
-                                 "report.jsonl")
-            if obj["entry_type"] == "attempt" and obj.get("status") == _EVALUATED:
-                out.append((lineno, obj))
+    for lineno, obj in iter_json_lines(path, name):
+        if not isinstance(obj, dict) or "entry_type" not in obj:
+            raise ValueError(f"{name} line {lineno}: no 'entry_type'; expected a garak "
+                             "report.jsonl")
+        if obj["entry_type"] == "attempt" and obj.get("status") == _EVALUATED:
+            out.append((lineno, obj))
     return out
 
 

@@ -17,17 +17,17 @@ metric with its value (lm_eval/evaluator.py, ``example`` built under ``log_sampl
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 
 import numpy as np
 
+from jaxcert.io._files import iter_json_lines
 from jaxcert.io._inspect import score_label
 from jaxcert.io._join import join_human, read_human_table
 from jaxcert.io._labels import LabelColumns, normalise_map
-from jaxcert.io._text import check_file, open_text
+from jaxcert.io._text import check_file
 
 __all__ = ["read_lm_eval"]
 
@@ -42,18 +42,11 @@ def _task_of(path: str) -> str | None:
 def _lines(path: str) -> list[tuple[int, dict]]:
     out = []
     name = os.path.basename(path)
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{name} line {lineno} is not valid JSON: {e.msg}") from None
-            if not isinstance(obj, dict) or "doc_id" not in obj:
-                raise ValueError(f"{name} line {lineno}: not an lm-eval sample (no 'doc_id'); "
-                                 "expected a samples_<task>_<date>.jsonl from --log_samples")
-            out.append((lineno, obj))
+    for lineno, obj in iter_json_lines(path, name):
+        if not isinstance(obj, dict) or "doc_id" not in obj:
+            raise ValueError(f"{name} line {lineno}: not an lm-eval sample (no 'doc_id'); "
+                             "expected a samples_<task>_<date>.jsonl from --log_samples")
+        out.append((lineno, obj))
     return out
 
 

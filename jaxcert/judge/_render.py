@@ -155,6 +155,17 @@ class CertifyTable:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
+    def to_pandas(self):
+        """One row per method (``method, estimate, lower, upper, width, status, interval,
+        tpr_hat, fpr_hat, error``), indexed by method; needs pandas."""
+        import pandas as pd
+
+        cols = ("estimate", "lower", "upper", "width", "status", "interval", "tpr_hat",
+                "fpr_hat")
+        rows = [{"method": r.method, **{c: getattr(r, c, None) for c in cols},
+                 "error": (r.diagnostics or {}).get("error")} for r in self.rows]
+        return pd.DataFrame(rows).set_index("method")
+
     def render(self, truth: float | None = None) -> str:
         """Text table; with ``truth`` adds whether each interval covers it."""
         first = self.rows[0]

@@ -111,6 +111,12 @@ class RareResult:
         d["reasons"] = list(self.reasons)
         return d
 
+    def history_frame(self):
+        """The CE stages as a pandas DataFrame, one row per stage; needs pandas."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(h) for h in self.history])
+
     def __str__(self) -> str:
         lvl = f"{100 * (1 - self.alpha):g}%"
         verdict = "UNRELIABLE: " + "; ".join(self.reasons) if self.unreliable else "no warning sign in the sample"
