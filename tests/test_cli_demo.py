@@ -52,7 +52,8 @@ def test_demo_end_to_end(demo_run, capsys, monkeypatch):
     assert (d["model"], d["judge"], d["n_labeled"], d["n_items"]) == (
         "llama2orig", "strmatch", 50, 450)
     methods = [r["method"] for r in d["results"]]
-    assert methods == ["classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle"]
+    assert methods == ["classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle",
+                       "bayes"]
     for r in d["results"]:
         assert r["n_labeled"] == 50 and r["n_unlabeled"] == 400
         if r["estimate"] is not None:
