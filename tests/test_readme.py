@@ -65,3 +65,34 @@ def test_readme_plan_and_compare_commands_run(tmp_path, monkeypatch):
         if argv[0] == "plan" or argv[:2] == ["rare", "compare"]:
             assert main(argv) == 0, argv
     assert (tmp_path / "out" / "compare").is_dir()
+
+
+# Quick settings for the long README commands: the same command with a smaller size.
+_QUICK = {"rare": ("--budget", "3000"), "sweep": ("--replicates", "4")}
+
+
+def _quick(argv):
+    argv = list(argv)
+    flag, value = _QUICK.get(argv[0], (None, None))
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    elif flag is not None and argv[1] != "merge":
+        argv += [flag, value]
+    return argv
+
+
+@pytest.mark.slow
+def test_readme_rare_sweep_and_plot_commands_run_in_quick_mode(tmp_path, monkeypatch):
+    """`rare` (synthetic evaluator), `sweep` (one run, then the two shards and merge) and `plot`
+    as written, with a smaller budget and replicate count; the endpoint example needs a server."""
+    from jaxcert.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    for argv in _commands():
+        if argv[0] in ("sweep", "plot") or (argv[0] == "rare" and "synthetic" in argv
+                                             and argv[1] != "compare"):
+            assert main(_quick(argv)) == 0, argv
+    assert (tmp_path / "out" / "rare" / "report.json").is_file()
+    merged = (tmp_path / "out" / "merged" / "results.csv").read_bytes()
+    assert merged == (tmp_path / "out" / "study" / "results.csv").read_bytes()
