@@ -16,7 +16,7 @@ import json
 import sys
 
 from jaxcert._validate import SIDES, check_box
-from jaxcert.cli._input import add_input_arguments, describe_input, read_input
+from jaxcert.cli._input import add_input_arguments, describe_input, read_input_groups
 
 __all__ = ["register", "run", "parse_box"]
 
@@ -94,29 +94,44 @@ def run(args) -> int:
     if not 0 < box_alpha < 1:
         raise ValueError(f"--box-alpha must be in (0, 1); got {args.box_alpha}")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")
-    labels = read_input(args)
+    groups = read_input_groups(args)
     key = None
     if args.interval == "bootstrap":
         import jax
 
         key = jax.random.key(args.seed)
-    try:
-        res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha,
-                      side=args.side, method=args.method, interval=args.interval, key=key,
-                      num_boot=args.num_boot, box_alpha=box_alpha,
-                      on_conflict=args.on_box_conflict)
-    except BoxConflictError as e:
-        bc = e.box_check
-        sys.stderr.write(f"jaxcert estimate: box conflict: the human labels contradict "
-                         f"{bc.contradicted} (p = {bc.p_value:.2g} <= {bc.box_alpha:g}); fix "
-                         "--tpr/--fpr or pass --on-box-conflict widen\n")
-        return EXIT_BOX_CONFLICT
+    # Certify every group before printing any, so a box conflict in one provider prints
+    # nothing half-done.
+    results = []
+    for name, labels in groups:
+        try:
+            res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha,
+                          side=args.side, method=args.method, interval=args.interval,
+                          key=key, num_boot=args.num_boot, box_alpha=box_alpha,
+                          on_conflict=args.on_box_conflict)
+        except BoxConflictError as e:
+            bc = e.box_check
+            where = "" if name is None else f" for provider {name}"
+            sys.stderr.write(f"jaxcert estimate: box conflict{where}: the human labels "
+                             f"contradict {bc.contradicted} (p = {bc.p_value:.2g} <= "
+                             f"{bc.box_alpha:g}); fix --tpr/--fpr or pass --on-box-conflict "
+                             "widen\n")
+            return EXIT_BOX_CONFLICT
+        results.append((name, labels, res))
     if args.output_format == "json":
-        out = res.to_dict()
-        out["data"] = describe_input(args, labels)
-        sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
+        outs = []
+        for name, labels, res in results:
+            out = res.to_dict()
+            out["data"] = describe_input(args, labels)
+            outs.append(out if name is None else {"provider": name, **out})
+        doc = outs[0] if len(outs) == 1 else {"providers": outs}
+        sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(str(res) + "\n")
-        if labels.n_dropped:
-            sys.stdout.write(f"note: dropped {labels.n_dropped} rows without a judge verdict\n")
+        for name, labels, res in results:
+            if name is not None:
+                sys.stdout.write(f"provider {name}:\n")
+            sys.stdout.write(str(res) + "\n")
+            if labels.n_dropped:
+                sys.stdout.write(f"note: dropped {labels.n_dropped} rows without a judge "
+                                 "verdict\n")
     return 0

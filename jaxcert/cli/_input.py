@@ -121,8 +121,15 @@ def read_input_groups(args) -> list[tuple[str | None, object]]:
     """All label tables named by ``args``: ``[(group name or None, LabelColumns)]``.
 
     promptfoo gives one table per provider (all of them unless ``--provider``); every
-    other source gives one table named ``None``.
+    other source gives one table named ``None``. Dropped items are noted on stderr.
     """
+    groups = _read_groups(args)
+    for _, labels in groups:
+        _note(labels, args.data)
+    return groups
+
+
+def _read_groups(args) -> list[tuple[str | None, object]]:
     from jaxcert.io import parse_label_map, read_garak, read_inspect, read_lm_eval, read_promptfoo
 
     maps = {"human_map": parse_label_map(args.human_map, "--human-map"),
@@ -177,9 +184,7 @@ def read_input(args):
         names = ", ".join(repr(n) for n, _ in groups)
         raise ValueError(f"{args.data!r} holds {len(groups)} providers ({names}); a "
                          "certificate is about one: choose with --provider NAME")
-    labels = groups[0][1]
-    _note(labels, args.data)
-    return labels
+    return groups[0][1]
 
 
 def describe_input(args, labels) -> dict:

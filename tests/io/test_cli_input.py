@@ -82,7 +82,7 @@ def test_nan_opt_in_and_utf16_accepted(tmp_path, capsys):
     assert code == 0 and json.loads(out)["n_labeled"] == 2
 
 
-def test_promptfoo_one_provider_at_a_time(capsys, tmp_path):
+def test_promptfoo_one_certificate_per_provider(capsys, tmp_path):
     doc = json.loads(PROMPTFOO.read_text())
     for r in doc["results"]["results"][:3]:
         if r.get("gradingResult"):
@@ -92,8 +92,10 @@ def test_promptfoo_one_provider_at_a_time(capsys, tmp_path):
     p = tmp_path / "out.json"
     p.write_text(json.dumps(doc))
     base = ["--data", str(p), "--from", "promptfoo", "--judge-assertion", "icontains"]
-    code, _, err = _run(capsys, *base)
-    _one_line_error(code, err, "holds 2 providers", "'echo-a'", "--provider")
+    code, out, err = _run(capsys, *base)
+    assert code == 0, err
+    both = json.loads(out)["providers"]
+    assert [d["provider"] for d in both] == ["echo-a", "upper-b"]
     code, out, err = _run(capsys, *base, "--provider", "upper-b")
     assert code == 0, err
     d = json.loads(out)
