@@ -68,6 +68,10 @@ def register(sub) -> None:
                    help="when the human labels contradict --tpr/--fpr: stop (exit 3) or widen "
                    "the box by the labels' exact confidence interval")
     p.add_argument("--box-alpha", default="0.01", help="level of the box-conflict test")
+    p.add_argument("--labelling", default="random", choices=("random", "stratified"),
+                   help="how the human-labelled items were chosen: a simple random sample, "
+                   "or by judge verdict (e.g. 'jaxcert plan --design'); stratified refuses "
+                   "ppi, ppi++, classical, rogan-gladen")
     p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format",
                    help="output: a text table or JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (bootstrap only)")
@@ -108,7 +112,7 @@ def run(args) -> int:
             res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha,
                           side=args.side, method=args.method, interval=args.interval,
                           key=key, num_boot=args.num_boot, box_alpha=box_alpha,
-                          on_conflict=args.on_box_conflict)
+                          on_conflict=args.on_box_conflict, labelling=args.labelling)
         except BoxConflictError as e:
             bc = e.box_check
             where = "" if name is None else f" for provider {name}"

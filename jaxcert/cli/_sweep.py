@@ -7,7 +7,9 @@
   ``--coordinator HOST:PORT --num-processes K --process-id I`` (or
   ``JAXCERT_DISTRIBUTED=1`` on a cluster JAX detects) runs one process per host/GPU.
 * ``jaxcert plot DIR``: draws the standard figures into ``DIR/figures``.
-* ``jaxcert plan --eps E --tpr T --fpr F --N N``: human labels needed to certify.
+* ``jaxcert plan --eps E --tpr T --fpr F --N N``: human labels needed to certify;
+  ``jaxcert plan --design --budget B ...``: how to split them by judge verdict
+  (:mod:`jaxcert.cli._design`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 
+from jaxcert.cli._design import add_design_arguments, run_design
 from jaxcert.cli._output import prepare_out_dir
 
 __all__ = ["register"]
@@ -62,7 +65,8 @@ def register(sub) -> None:
                        description="Smallest n (human labels) such that the one-sided upper "
                        "bound certifies rate <= EPS with the given power, by vmapped simulation, "
                        "for CMLE and the baselines, vs the human-only exact binomial.")
-    r.add_argument("--eps", type=float, required=True, help="rate to certify, in (0, 1)")
+    r.add_argument("--eps", type=float, help="rate to certify, in (0, 1) (required unless "
+                   "--design)")
     r.add_argument("--alpha", type=float, default=0.05, help="one-sided level (default 0.05)")
     r.add_argument("--tpr", type=float, required=True, help="judge true positive rate")
     r.add_argument("--fpr", type=float, required=True, help="judge false positive rate")
@@ -79,6 +83,7 @@ def register(sub) -> None:
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.add_argument("--out", help="also write plan.json and plan.csv (power curves) here")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_design_arguments(r)
     r.set_defaults(func=_plan)
 
 
@@ -175,6 +180,10 @@ def _plan(args: argparse.Namespace) -> int:
 
     from jaxcert.sim.plan import PLAN_ESTIMATORS, format_plan, plan_sample_size
 
+    if args.design:
+        return run_design(args)
+    if args.eps is None:
+        raise ValueError("plan needs --eps (the rate to certify), or --design --budget B")
     if args.out is not None:
         prepare_out_dir(args.out)
     res = plan_sample_size(

@@ -121,6 +121,9 @@ def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):
     """Box check; returns ``(sb, fb, check_dict, warnings)`` (boxes widened if asked)."""
     if method != "cmle" or (sb is None and fb is None):
         return sb, fb, None, []
+    if on_conflict == "skip":
+        return sb, fb, None, ["box check skipped: it estimates TPR/FPR from the labelled "
+                              "items alone, which stratified labelling makes unrepresentative"]
     bc = box_check(c, sb, fb, box_alpha=box_alpha)
     if not bc.rejected:
         soft = [] if bc.contradicted is None else [
@@ -266,8 +269,38 @@ def _bayes_method(c: Counts, tpr, fpr, alpha, side):
                 interval="credible", tpr_box=tpr, fpr_box=fpr)
 
 
+LABELLINGS = ("random", "stratified")
+#: Methods whose estimate or interval assumes simple random labelling (SRS).
+SRS_ONLY = {"ppi": "its estimate and CLT variance treat the labelled items as a simple "
+                   "random sample",
+            "ppi++": "its estimate and CLT variance treat the labelled items as a simple "
+                     "random sample",
+            "classical": "the labelled items over-represent one judge stratum (its "
+                         "stratified form, q_hat u_hat + (1 - q_hat) v_hat, is method='umle')",
+            "rogan-gladen": "its TPR/FPR are read off the labelled items, which are not a "
+                            "random sample"}
+SRS_INTERVALS = {"wald": "the expected Fisher information", "logit": "the expected Fisher "
+                 "information", "bootstrap": "the parametric resampling"}
+
+
+def _check_labelling(method, interval, labelling):
+    """Refuses what verdict-stratified labelling invalidates (likelihood methods stay valid)."""
+    if labelling != "stratified":
+        return
+    if method in SRS_ONLY:
+        raise ValueError(f"method={method!r} assumes simple random labelling and the data "
+                         f"were labelled by judge stratum: {SRS_ONLY[method]}; use "
+                         "method='cmle', 'umle' or 'bayes'")
+    if method in ("cmle", "umle") and interval in SRS_INTERVALS:
+        raise ValueError(f"interval={interval!r} assumes simple random labelling "
+                         f"({SRS_INTERVALS[interval]}); use interval='calibrated' or 'profile'")
+
+
 def _one(c, method, tpr, fpr, alpha, side, interval, key, num_boot, box_alpha,
-         on_conflict) -> CertifyResult:
+         on_conflict, labelling="random") -> CertifyResult:
+    _check_labelling(method, interval, labelling)
+    if labelling == "stratified" and method == "cmle":
+        on_conflict = "skip"  # the box check reads TPR/FPR off the labelled items (SRS)
     if method == "bayes":
         out = _bayes_method(c, tpr, fpr, alpha, side)
     elif method in ("cmle", "umle"):
@@ -285,7 +318,7 @@ def _one(c, method, tpr, fpr, alpha, side, interval, key, num_boot, box_alpha,
 def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: float = 0.05,
             side: str = "two-sided", method: str = "cmle", interval: str = "calibrated",
             key=None, num_boot: int = 1000, box_alpha: float = BOX_ALPHA,
-            on_conflict: str = "error") -> CertifyResult | CertifyTable:
+            on_conflict: str = "error", labelling: str = "random") -> CertifyResult | CertifyTable:
     """Certifies an LLM's failure rate from human labels and judge verdicts.
 
     Model: ``theta = P(Y=1)``, ``J | Y ~ Bernoulli(s^Y r^(1-Y))``; the human-labelled
@@ -313,6 +346,13 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
       on_conflict: ``"error"`` (raise :class:`BoxConflictError` when the calibration
         data reject a box) or ``"widen"`` (widen the contradicted box by the data's
         exact ``1 - box_alpha`` interval and say so in the warnings).
+      labelling: ``"random"`` (the labelled items are a simple random sample) or
+        ``"stratified"`` (chosen with rates that depend on the judge verdict, e.g. by
+        :func:`jaxcert.judge.design.design_labelling`). The likelihood is unchanged by
+        such selection, so cmle/umle (calibrated or profile interval) and bayes stay
+        valid; ppi, ppi++, classical, rogan-gladen and the wald/logit/bootstrap
+        intervals assume random labelling and raise (``method="all"`` lists them as
+        failed rows with the reason); the box check is skipped with a warning.
 
     Returns:
       :class:`CertifyResult` (or :class:`CertifyTable` for ``method="all"``), with
@@ -341,6 +381,8 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(map(repr, INTERVALS))}; "
                          f"got {interval!r}")
+    if labelling not in LABELLINGS:
+        raise ValueError(f"labelling must be 'random' or 'stratified'; got {labelling!r}")
     if on_conflict not in ON_CONFLICT:
         raise ValueError(f"on_conflict must be 'error' or 'widen'; got {on_conflict!r}")
     if np.ndim(box_alpha) != 0 or not 0 < float(box_alpha) < 1:
@@ -354,7 +396,8 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
     if int(num_boot) < 2:
         raise ValueError(f"num_boot must be an integer >= 2; got {num_boot!r}")
     c = _counts(human, judge)
-    args = (tpr, fpr, alpha, side, interval, key, num_boot, float(box_alpha), on_conflict)
+    args = (tpr, fpr, alpha, side, interval, key, num_boot, float(box_alpha), on_conflict,
+            labelling)
     if method != "all":
         return _one(c, method, *args)
     rows = []
