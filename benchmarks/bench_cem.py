@@ -19,7 +19,7 @@ by its size (fixed before the draws) with its own defensive-mixture weights, so 
 is unbiased and its exact variance is ``sum_t (n_t/N)^2 V_t / n_t``.
 
 Intervals (one sampled run per seed): the default asymptotic interval of
-:func:`jaxcert.rare.estimate.estimate` (bootstrap-t when the integrand's ESS < 50 or
+:func:`jaxcert.rare.estimate` (bootstrap-t when the integrand's ESS < 50 or
 hits < 30, else CLT), its coverage, and the ``unreliable`` flag (PSIS k-hat > 0.7,
 too few hits, low ESS), checked against the per-run exact efficiency.
 

@@ -35,8 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import jaxcert  # noqa: F401,E402  (enables float64)
-from jaxcert.rare.estimate import estimate, uniform_estimate  # noqa: E402
-from jaxcert.rare.evaluators import planted_evaluator  # noqa: E402
+from jaxcert.rare import estimate, planted_evaluator, uniform_estimate  # noqa: E402
 from jaxcert.rare.templates import load_template  # noqa: E402
 
 QUICK = os.environ.get("JAXCERT_QUICK", "0") == "1"

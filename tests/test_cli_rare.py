@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rare.fake_openai_server import FakeOpenAIServer
 
-from jaxcert.cli import _rare
+from jaxcert.cli import _rare_report
 from jaxcert.cli._main import main
 
 SPACE = "gsm-alt:17"  # ~12k valid inputs: enumeration and planted rates are exact and fast
@@ -20,13 +20,13 @@ SPACE = "gsm-alt:17"  # ~12k valid inputs: enumeration and planted rates are exa
 
 def test_synthetic_evaluator_report(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    plot = _rare._plot
+    plot = _rare_report.plot_proposal
 
     def plot_after_report(result, space, path):  # results are saved before the plot
         assert json.loads((out / "report.json").read_text())["plot"] is None
         return plot(result, space, path)
 
-    monkeypatch.setattr(_rare, "_plot", plot_after_report)
+    monkeypatch.setattr(_rare_report, "plot_proposal", plot_after_report)
     rc = main(
         [
             "rare",
@@ -260,12 +260,13 @@ def test_proposal_plot_labels_variable_values(tmp_path, monkeypatch):
     space = load_template(SPACE)
     figs = []
     monkeypatch.setattr(plt, "close", lambda fig: figs.append(fig))
-    assert _rare._plot(types.SimpleNamespace(proposal=uniform_proposal(space)), space,
-                       tmp_path / "p.png") is None
+    result = types.SimpleNamespace(proposal=uniform_proposal(space))
+    assert _rare_report.plot_proposal(result, space, tmp_path / "p.png") is None
     for ax, grid in zip(figs[0].axes, space.grids, strict=True):
         labels = [t.get_text() for t in ax.get_xticklabels()]
         ticks = [int(round(t)) for t in ax.get_xticks()]
-        assert labels == [_rare._tick_label(float(grid[t])) for t in ticks]
-        assert labels[-1] == _rare._tick_label(float(grid[-1]))  # the largest value, not an index
+        assert labels == [_rare_report.tick_label(float(grid[t])) for t in ticks]
+        # the largest value, not an index
+        assert labels[-1] == _rare_report.tick_label(float(grid[-1]))
     assert figs[0].axes[-1].get_xlabel() == "variable value"
     plt.close("all")

@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--num-processes", type=int, help="multi-process run: number of processes")
     p.add_argument("--process-id", type=int, help="multi-process run: this process (0 writes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_sweep)
+    p.set_defaults(func=_run_sweep)
 
     q = sub.add_parser("plot", help="draw the standard figures of a finished sweep",
                        description="RMSE ratio to PPI, coverage vs nominal, misspecified box.")
@@ -87,7 +87,7 @@ def register(sub) -> None:
     r.set_defaults(func=_plan)
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _run_sweep(args: argparse.Namespace) -> int:
     if args.config[0] == "merge":
         return _merge(args)
     if len(args.config) > 1:

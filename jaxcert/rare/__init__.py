@@ -1,17 +1,35 @@
 """Five-nines failure rates: cross-entropy method + defensive importance sampling.
 
-The input space is a :class:`ProductSpace` of finite variables (uniform nominal
-distribution over valid inputs); :func:`estimate` trains a product-of-categoricals
-proposal with CEM kernels (:func:`cem_init` / :func:`cem_step`), then certifies the
-failure rate from a fresh defensive-mixture stage with a finite-sample bound.
+The modules follow the pipeline, in the order a run goes through them:
+
+1. **Spaces** (:mod:`~jaxcert.rare.space`, :mod:`~jaxcert.rare.templates`): a
+   :class:`ProductSpace` of finite variables with a uniform nominal distribution over
+   its valid inputs, or a :class:`TemplateSpace` of real questions built from a
+   GSM8K-style template.
+2. **Proposals and CE kernels** (:mod:`~jaxcert.rare.proposal`,
+   :mod:`~jaxcert.rare.cem`, :mod:`~jaxcert.rare.mixture`): a product of categoricals
+   (or a mixture of them) trained by pure ``init / step`` kernels, always drawn through
+   a defensive mixture with the nominal so that every weight is at most ``1 / l``.
+3. **Estimation and intervals** (:mod:`~jaxcert.rare.pipeline` with
+   :mod:`~jaxcert.rare.budget`, :mod:`~jaxcert.rare.importance`,
+   :mod:`~jaxcert.rare.bootstrap`, :mod:`~jaxcert.rare.psis`,
+   :mod:`~jaxcert.rare.reliability`, :mod:`~jaxcert.rare.result`): :func:`estimate`
+   plans the budget, trains the proposal, and certifies the failure rate from a fresh
+   stage with a finite-sample bound, next to an asymptotic interval and a reliability
+   verdict; :func:`uniform_estimate` (:mod:`~jaxcert.rare.baseline`) is the uniform
+   baseline and :func:`compare` (:mod:`~jaxcert.rare.paired`) the paired ratio of two
+   models.
+4. **Endpoints and caching** (:mod:`~jaxcert.rare.evaluators`,
+   :mod:`~jaxcert.rare.endpoints`, :mod:`~jaxcert.rare.scoring`): the model under test
+   as an evaluator ``X -> failure scores``, behind an on-disk cache so that a run
+   resumes without paying twice; :mod:`~jaxcert.rare.synthetic` holds planted models
+   with exact failure rates for tests and demos.
 """
 
+from jaxcert.rare.baseline import uniform_estimate
 from jaxcert.rare.cem import CEMInfo, CEMState, cem_init, cem_run, cem_step
-from jaxcert.rare.paired import ComparisonResult, compare
-from jaxcert.rare.mixture import init_mixture, mixture_cem_update
-from jaxcert.rare.psis import pareto_khat
-from jaxcert.rare.reliability import Assessment, assess
-from jaxcert.rare.estimate import RareResult, estimate, uniform_estimate
+from jaxcert.rare.endpoints import DEFAULT_SYSTEM_PROMPT, OpenAIEvaluator
+from jaxcert.rare.evaluators import EvaluationError, cached_evaluator, python_evaluator
 from jaxcert.rare.importance import (
     BOUNDS,
     ISEstimate,
@@ -20,6 +38,9 @@ from jaxcert.rare.importance import (
     importance_estimate,
     valid_reduction_cap,
 )
+from jaxcert.rare.mixture import init_mixture, mixture_cem_update
+from jaxcert.rare.paired import ComparisonResult, compare
+from jaxcert.rare.pipeline import estimate
 from jaxcert.rare.proposal import (
     Mixture,
     Proposal,
@@ -33,20 +54,21 @@ from jaxcert.rare.proposal import (
     sample,
     uniform_proposal,
 )
+from jaxcert.rare.psis import pareto_khat
+from jaxcert.rare.reliability import Assessment, assess
+from jaxcert.rare.result import RareResult
+from jaxcert.rare.scoring import ScoreMode, extract_answer, parse_score
 from jaxcert.rare.space import ProductSpace, ValidFraction
-from jaxcert.rare.synthetic import Landscape, landscape_evaluator, landscape_mu, landscape_score, planted_landscape
-
-# --- templates, evaluators and model endpoints ----------------------------------------
-from jaxcert.rare.endpoints import DEFAULT_SYSTEM_PROMPT, OpenAIEvaluator  # noqa: E402
-from jaxcert.rare.evaluators import (  # noqa: E402
-    EvaluationError,
-    cached_evaluator,
+from jaxcert.rare.synthetic import (
+    Landscape,
+    landscape_evaluator,
+    landscape_mu,
+    landscape_score,
     planted_corner_evaluator,
     planted_evaluator,
-    python_evaluator,
+    planted_landscape,
 )
-from jaxcert.rare.scoring import ScoreMode, extract_answer, parse_score  # noqa: E402
-from jaxcert.rare.templates import (  # noqa: E402
+from jaxcert.rare.templates import (
     TemplateSpace,
     combine_estimates,
     load_all,
@@ -54,7 +76,6 @@ from jaxcert.rare.templates import (  # noqa: E402
     load_template,
     load_varbench,
 )
-# ---------------------------------------------------------------------------------------
 
 __all__ = [
     # spaces

@@ -3,7 +3,7 @@
 The estimate is the mean of ``N`` terms ``z_i = F_i w_i`` drawn in ``S`` stages
 (strata): stage ``t`` holds ``n_t`` i.i.d. terms given the earlier stages, and the
 estimator ``mu_hat = (1/N) sum_i z_i`` weights every stage by ``n_t / N``, a choice fixed
-before any draw (so ``mu_hat`` is unbiased, see :mod:`jaxcert.rare.estimate`). Its
+before any draw (so ``mu_hat`` is unbiased, see :mod:`jaxcert.rare.pipeline`). Its
 variance is the stratified one,
 
     V = sum_t (n_t / N)^2 s_t^2 / n_t,        s_t^2 the within-stage variance,

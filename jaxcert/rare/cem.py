@@ -190,7 +190,7 @@ def cem_step(
       floor: probability floor (traced).
       log_q: ``(B,)`` log-density of the distribution ``X`` was drawn from (default:
         ``state.proposal``; pass the FULL defensive-mixture density when the draws
-        came from the mixture, as :func:`jaxcert.rare.estimate.estimate` does).
+        came from the mixture, as :func:`jaxcert.rare.estimate` does).
       mask: bool ``(B,)``, False for draws to ignore (invalid inputs, padding).
 
     Returns:

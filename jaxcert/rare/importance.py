@@ -50,7 +50,7 @@ and the ``unreliable`` verdict. What CEM + IS delivers is estimation efficiency
 
 For the finite-sample bounds here, failures that ``q_CE`` misses are reached only
 through the defensive component, at rate ``l``, so their upper bound cannot fall below
-about ``ln(1/a) / (l n)``; :func:`jaxcert.rare.estimate.estimate` therefore also
+about ``ln(1/a) / (l n)``; :func:`jaxcert.rare.estimate` therefore also
 certifies from its uniform draws (exact Clopper-Pearson), which keeps the certificate
 within a constant of uniform sampling with the same number of uniform draws.
 

@@ -40,10 +40,11 @@ from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.bootstrap import stratified_moments
+from jaxcert.rare.budget import as_space, cost_per_input, evaluate_valid, plan_stages
 from jaxcert.rare.cem import cem_init, cem_step
-from jaxcert.rare.estimate import _as_space, _evaluate_batch, _plan, cost_per_input
 from jaxcert.rare.mixture import defensive_of
 from jaxcert.rare.reliability import assess, reason_names
+from jaxcert.rare.result import json_ready, level_and_verdict
 
 __all__ = ["compare", "ComparisonResult"]
 
@@ -112,14 +113,11 @@ class ComparisonResult:
     notes: tuple
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["status"] = status_name(self.status)
-        d["reasons"], d["notes"] = list(self.reasons), list(self.notes)
-        return d
+        """JSON-serialisable dict."""
+        return json_ready(self, dataclasses.asdict(self))
 
     def __str__(self) -> str:
-        lvl = f"{100 * (1 - self.alpha):g}%"
-        verdict = "UNRELIABLE: " + "; ".join(self.reasons) if self.unreliable else "no warning sign in the sample"
+        lvl, verdict = level_and_verdict(self)
         lines = [
             f"failure-rate ratio B/A {self.ratio:.4g}, {lvl} interval [{self.ratio_lower:.4g}, {self.ratio_upper:.4g}]",
             f"  mu_A {self.mu_a:.4g} ({self.hits_a} hits), mu_B {self.mu_b:.4g} ({self.hits_b} hits), same inputs",
@@ -162,7 +160,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
       >>> fb = lambda X: (X.sum(1) < 3) * 1.0
       >>> r = compare(jax.random.key(0), space, fa, fb, 4000)
     """
-    space = _as_space(space)
+    space = as_space(space)
     check_alpha(alpha)
     if interval not in ("bootstrap-t", "delta"):
         raise ValueError(f"interval must be 'bootstrap-t' or 'delta'; got {interval!r}")
@@ -183,7 +181,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     cost = cost_per_input(evaluate_a) + cost_per_input(evaluate_b)
     train_cost = cost_per_input(train_a) + cost_per_input(train_b)
     # plan in estimation-cost inputs, then shrink the training share by its own cost
-    stages, batch_size = _plan(space, budget // cost, train_fraction, stages, batch_size, 1.0, budget, cost)
+    stages, batch_size = plan_stages(budget // cost, train_fraction, stages, batch_size, 1.0, budget, cost)
     n_inputs = stages * batch_size + (budget - stages * batch_size * train_cost) // cost
     if n_inputs - stages * batch_size < 2:
         raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
@@ -195,8 +193,8 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
         raise ValueError("the space has no valid input")
 
     def both(X, chunk, training):
-        Fa, valid = _evaluate_batch(space, train_a if training else evaluate_a, X, chunk)
-        Fb, _ = _evaluate_batch(space, train_b if training else evaluate_b, X, chunk)
+        Fa, valid = evaluate_valid(space, train_a if training else evaluate_a, X, chunk)
+        Fb, _ = evaluate_valid(space, train_b if training else evaluate_b, X, chunk)
         return Fa, Fb, valid
 
     key_train, key_est, key_boot = jax.random.split(key, 3)

@@ -106,10 +106,7 @@ class RareResult:
         d["proposal"] = _proposal_lists(self.proposal)
         d["history"] = [dict(h) for h in self.history]
         d["valid_fraction"] = self.valid_fraction._asdict()
-        d["status"] = status_name(self.status)
-        d["notes"] = list(self.notes)
-        d["reasons"] = list(self.reasons)
-        return d
+        return json_ready(self, d)
 
     def history_frame(self):
         """The CE stages as a pandas DataFrame, one row per stage; needs pandas."""
@@ -118,8 +115,7 @@ class RareResult:
         return pd.DataFrame([dict(h) for h in self.history])
 
     def __str__(self) -> str:
-        lvl = f"{100 * (1 - self.alpha):g}%"
-        verdict = "UNRELIABLE: " + "; ".join(self.reasons) if self.unreliable else "no warning sign in the sample"
+        lvl, verdict = level_and_verdict(self)
         lines = [
             f"rare-failure estimate {self.estimate:.4g}, {lvl} {self.interval} interval [{self.ci_lower:.4g}, {self.ci_upper:.4g}]",
             f"  reliability: {verdict} (k-hat {self.khat:.2f}, hits {self.hits}, integrand ESS {self.integrand_ess:.1f})",
@@ -136,6 +132,21 @@ class RareResult:
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def level_and_verdict(result) -> tuple[str, str]:
+    """The level (``"95%"``) and the reliability verdict, worded alike in every report."""
+    lvl = f"{100 * (1 - result.alpha):g}%"
+    if result.unreliable:
+        return lvl, "UNRELIABLE: " + "; ".join(result.reasons)
+    return lvl, "no warning sign in the sample"
+
+
+def json_ready(result, d: dict) -> dict:
+    """``d`` (the fields of ``result``) with the status named and reasons and notes as lists."""
+    d["status"] = status_name(result.status)
+    d["notes"], d["reasons"] = list(result.notes), list(result.reasons)
+    return d
 
 
 def _proposal_lists(proposal):

@@ -12,7 +12,7 @@ failure rate is the ratio
 
     mu = E_P[F] = E_{p0}[F 1_valid] / Z.
 
-jaxcert handles a condition as follows (see :mod:`jaxcert.rare.estimate`): proposals
+jaxcert handles a condition as follows (see :mod:`jaxcert.rare.pipeline`): proposals
 sample the full product; invalid draws are discarded *without* calling the model and
 count zero in ``F 1_valid``; the numerator ``E_q[F 1_valid p0 / q]`` is estimated by
 importance sampling and divided by ``Z``. ``Z`` is exact (enumeration) when the

@@ -19,7 +19,14 @@ no sampling); tests check it against brute-force enumeration.
 
 ``F`` is a pure JAX function of ``(landscape, X)``: use it inside
 :func:`jaxcert.rare.cem.cem_run` (vmapped over landscapes of equal sizes) or wrap it
-with :func:`landscape_evaluator` for :func:`jaxcert.rare.estimate.estimate`.
+with :func:`landscape_evaluator` for :func:`jaxcert.rare.estimate`.
+
+Over a :class:`jaxcert.rare.templates.TemplateSpace` (real questions, valid inputs
+only) the same idea gives synthetic "models" in NumPy: :func:`planted_evaluator` for
+any failure rule on the variable values, and :func:`planted_corner_evaluator` for
+failures concentrated at the "all variables large" corner. Their exact failure rate
+comes from enumerating the valid inputs, so a test or the ``jaxcert rare`` command
+can say whether a certificate holds.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcert._numerics import DTYPE
+from jaxcert.rare.evaluators import check_inputs, check_scores
+from jaxcert.rare.scoring import parse_score
 
 __all__ = [
     "Landscape",
@@ -40,6 +49,8 @@ __all__ = [
     "landscape_score",
     "landscape_mu",
     "landscape_evaluator",
+    "planted_evaluator",
+    "planted_corner_evaluator",
 ]
 
 #: Named concentrations -> beta (weight of the diffuse part).
@@ -143,7 +154,7 @@ def landscape_mu(landscape: Landscape) -> float:
 
 
 def landscape_evaluator(landscape: Landscape):
-    """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate.estimate`.
+    """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate`.
 
     Batches are zero-padded to a power of two so that varying batch sizes (invalid
     draws removed) reuse a handful of compiled shapes.
@@ -159,3 +170,118 @@ def landscape_evaluator(landscape: Landscape):
         return np.asarray(score(landscape, jnp.asarray(Xp)))[:n]
 
     return evaluate
+
+
+# --- planted models over template spaces (NumPy; exact rates by enumeration) --------
+
+
+def planted_evaluator(space, failure):
+    """A synthetic model over a template space with a planted failure function.
+
+    Args:
+      space: a :class:`jaxcert.rare.templates.TemplateSpace`.
+      failure: ``failure(values) -> (B,)`` bool or fraction in ``[0, 1]`` (e.g. the
+        fraction of wrong sampled answers), with ``values = space.values(X)``
+        (``{variable: float64 (B,)}``), e.g. ``lambda v: (v["x"] > 150) & (v["y"] % 2 == 1)``.
+
+    Returns:
+      ``(evaluate, mu)``: the evaluator and the exact failure rate under the nominal
+      distribution (uniform over valid inputs), by enumeration of the space.
+    """
+
+    def evaluate(X):
+        X = check_inputs(X, space.d)
+        out = np.asarray(failure(space.values(X)), dtype=np.float64).reshape(X.shape[0])
+        return check_scores(out, X.shape[0], "failure")
+
+    evaluate.cost_per_input = 1
+    valid = space.enumerate(valid_only=True)
+    if valid.shape[0] == 0:
+        raise ValueError(f"space {getattr(space, 'id', space)!r} has no valid input")
+    mu = float(np.mean(evaluate(valid)))
+    return evaluate, mu
+
+
+def _hashed_uniforms(flat: np.ndarray, draw: int, seed: int) -> np.ndarray:
+    """Uniforms in [0, 1) fixed by (input, draw, seed): a model's answers do not change
+    when it is asked again (splitmix64 of the flat input index)."""
+    z = flat.astype(np.uint64) * np.uint64(1_000_003) + np.uint64(draw * 7919 + seed * 104_729)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def planted_corner_evaluator(space, mass: float = 1e-4, samples: int | None = None, *,
+                             score: str | None = None, seed: int = 0):
+    """A synthetic model whose failures concentrate at the "all variables large" corner.
+
+    With normalised distances ``u_j = (K_j - 1 - x_j) / (K_j - 1)`` from the top of each
+    (sorted) latent grid, the model's failure probability is ``p(x) = exp(-lam sum_j u_j)``:
+    1 at the corner, decaying away from it (the analogue of
+    :func:`jaxcert.rare.synthetic.planted_landscape` "concentrated"). ``lam`` is solved by
+    bisection so that the exact mean of ``p`` over the valid inputs equals ``mass``.
+    What the evaluator returns follows the score modes of :mod:`jaxcert.rare.scoring`:
+
+    * ``score="logprob"`` (or ``None`` with ``samples=None``): ``p(x)`` itself, as
+      teacher forcing would give; cost 1.
+    * ``score="binary"``: ``1{U(x) < p(x)}`` with a uniform ``U`` fixed per input (and
+      ``seed``), like greedy decoding failing on some inputs of a hard region; cost 1.
+    * ``score="samples:K"``: the fraction of K such fixed draws that fail; cost K.
+    * ``samples=K`` (legacy, no ``score``): the deterministic quantisation
+      ``floor(K p(x)) / K``, exactly 0 far from the corner (then the closest rate at or
+      below ``mass`` is reached); cost K.
+
+    Returns:
+      ``(evaluate, mu)``: the evaluator (with ``cost_per_input`` and ``lam``) and the
+      exact failure rate of what it returns, by enumeration of the valid inputs.
+    """
+    if not (0.0 < mass < 1.0):
+        raise ValueError(f"mass must be in (0, 1); got {mass!r}")
+    if samples is not None and (not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"samples must be a positive int or None; got {samples!r}")
+    if samples is not None and score is not None:
+        raise ValueError("give samples (legacy quantisation) or score, not both")
+    mode = parse_score(score) if score is not None else None
+    valid = space.enumerate(valid_only=True)
+    if valid.shape[0] == 0:
+        raise ValueError(f"space {getattr(space, 'id', space)!r} has no valid input")
+    den = np.maximum(np.asarray(space.sizes, dtype=np.float64) - 1.0, 1.0)
+    top = np.asarray(space.sizes) - 1
+    dist = np.sum((top - valid) / den, axis=1)
+
+    def prob(dist, lam):
+        if samples is None:
+            return np.exp(-lam * dist)
+        return np.floor(samples * np.exp(-lam * dist) + 1e-12) / samples
+
+    def mean(lam):
+        return float(np.mean(prob(dist, lam)))
+
+    lo, hi = 0.0, 1.0
+    while mean(hi) > mass and hi < 1e6:
+        hi *= 2.0
+    if mean(hi) > mass:
+        raise ValueError(
+            f"mass={mass} is below what the corner of this space can carry ({mean(hi):.3g})"
+        )
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if mean(mid) > mass else (lo, mid)
+    lam = hi
+    draws = 0 if mode is None or mode.kind == "logprob" else mode.samples
+
+    def evaluate(X):
+        X = check_inputs(X, space.d)
+        p = prob(np.sum((top - X) / den, axis=1), lam)
+        if not draws:
+            return p
+        flat = np.ravel_multi_index(X.T, space.sizes)
+        hits = [_hashed_uniforms(flat, k, seed) < p for k in range(draws)]
+        return np.mean(hits, axis=0)
+
+    evaluate.lam = lam
+    evaluate.cost_per_input = draws or (1 if samples is None else samples)
+    return evaluate, float(np.mean(evaluate(valid)))

@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 
 from jaxcert.rare._cache import EvalCache
-from jaxcert.rare.evaluators import (
-    cached_evaluator,
-    planted_corner_evaluator,
-    planted_evaluator,
-    python_evaluator,
-)
+from jaxcert.rare.evaluators import cached_evaluator, python_evaluator
 from jaxcert.rare.scoring import extract_answer, parse_score
+from jaxcert.rare.synthetic import planted_corner_evaluator, planted_evaluator
 from jaxcert.rare.templates import load_gsm_alt
 
 

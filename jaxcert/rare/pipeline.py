@@ -41,7 +41,7 @@ the step from ``alpha`` to ``alpha / 2`` when the IS bound wins.
 
 ``inferences`` counts EVERY model inference, training included: an input costs
 ``getattr(evaluate, "cost_per_input", 1)`` (an evaluator that scores an input from K
-sampled answers costs K), and ``budget`` is in inferences.
+sampled answers costs K), and ``budget`` is in inferences (:mod:`jaxcert.rare.budget`).
 ``reduction = uniform_samples_needed(upper, alpha) / inferences`` compares the
 certificate with a uniform one; it is not the efficiency of the estimate
 (``efficiency_estimate``, :mod:`jaxcert.rare.result`).
@@ -49,7 +49,6 @@ certificate with a uniform one; it is not the efficiency of the estimate
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import jax
@@ -57,56 +56,26 @@ import numpy as np
 
 from jaxcert._types import Status
 from jaxcert.rare import proposal as _prop
-from jaxcert.rare.baseline import (
-    _as_space,
-    _bernoulli,
-    _check_common,
-    _clopper_pearson,
-    _evaluate_batch,
-    _reduction,
-    uniform_estimate,
-)
+from jaxcert.rare.baseline import bernoulli_outcomes, exact_interval, uniform_reduction
 from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS, stratified_moments
+from jaxcert.rare.budget import (
+    as_space,
+    check_ce_options,
+    check_common,
+    evaluate_valid,
+    plan_estimate,
+)
 from jaxcert.rare.cem import CEMInfo, cem_init, cem_step
 from jaxcert.rare.importance import BOUNDS, importance_estimate
 from jaxcert.rare.mixture import defensive_of, init_mixture, mixture_cem_update
 from jaxcert.rare.reliability import assess, reason_names
 from jaxcert.rare.result import RareResult
 
-__all__ = ["estimate", "uniform_estimate", "RareResult", "cost_per_input"]
+__all__ = ["estimate"]
 
 _mixture_sample = jax.jit(_prop.mixture_sample_components, static_argnames=("num",))
 _log_weights = jax.jit(_prop.log_weights)
 _moments = jax.jit(stratified_moments, static_argnames=("num_strata",))
-
-
-def cost_per_input(evaluate) -> int:
-    """Inferences one evaluated input costs: ``evaluate.cost_per_input`` (default 1)."""
-    c = getattr(evaluate, "cost_per_input", 1)
-    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
-        raise ValueError(f"evaluate.cost_per_input must be an int >= 1 (inferences per input); got {c!r}")
-    return int(c)
-
-
-def _plan(space, budget_inputs, train_fraction, stages, batch_size, rho, budget, cost):
-    n_train = int(train_fraction * budget_inputs)
-    min_batch = max(10, math.ceil(1.0 / rho))
-    if n_train <= 0:
-        return 0, 0
-    if stages is None and batch_size is None:
-        stages = max(1, min(10, n_train // 50))
-    if batch_size is None:
-        batch_size = n_train // stages
-    if stages is None:
-        stages = max(1, n_train // batch_size)
-    if batch_size < min_batch or stages < 1:
-        raise ValueError(
-            f"budget={budget} ({budget_inputs} inputs at {cost} inferences each) with train_fraction={train_fraction} "
-            f"is below one CEM round: a stage needs >= {min_batch} draws, got batch_size={batch_size}, stages={stages}"
-        )
-    if stages * batch_size > budget_inputs - 2:
-        raise ValueError(f"stages*batch_size = {stages * batch_size} leaves fewer than 2 of {budget_inputs} inputs for estimation")
-    return stages, batch_size
 
 
 def estimate(
@@ -178,42 +147,20 @@ def estimate(
       >>> res.inferences <= 4000
       True
     """
-    space = _as_space(space)
-    _check_common(space, budget, alpha, side)
+    space = as_space(space)
+    check_common(budget, alpha, side)
     if bound not in BOUNDS:
         raise ValueError(f"bound must be one of {BOUNDS}; got {bound!r}")
     if interval not in ASYMPTOTIC_INTERVALS:
         raise ValueError(f"interval must be one of {ASYMPTOTIC_INTERVALS}; got {interval!r}")
     if not callable(evaluate):
         raise ValueError(f"evaluate must be callable (X -> failures); got {evaluate!r}")
-    for name, v in (("defensive", defensive), ("rho", rho), ("smoothing", smoothing)):
-        if not (np.isfinite(v) and 0 < v <= 1):
-            raise ValueError(f"{name} must be in (0, 1]; got {v!r}")
-    if not (np.isfinite(power) and 0 <= power <= 2):
-        raise ValueError(f"power must be in [0, 2]; got {power!r}")
-    if not (0 <= train_fraction < 1):
-        raise ValueError(f"train_fraction must be in [0, 1); got {train_fraction!r}")
-    if isinstance(components, bool) or not isinstance(components, (int, np.integer)) or components < 1:
-        raise ValueError(f"components must be an int >= 1; got {components!r}")
-    floor = 0.01 / space.max_size if floor is None else floor
-    if not (np.isfinite(floor) and 0 < floor < 1.0 / space.max_size):
-        raise ValueError(f"floor must be in (0, 1/K_max) = (0, {1.0 / space.max_size}); got {floor!r}")
-    cost = cost_per_input(evaluate)
-    if train_evaluate is not None and not callable(train_evaluate):
-        raise ValueError(f"train_evaluate must be callable (X -> scores); got {train_evaluate!r}")
+    floor = check_ce_options(space, defensive=defensive, rho=rho, smoothing=smoothing, power=power,
+                             train_fraction=train_fraction, components=components, floor=floor)
+    stages, batch_size, est_inputs, reuse, cost, train_cost = plan_estimate(
+        evaluate, train_evaluate, budget, train_fraction=train_fraction, stages=stages,
+        batch_size=batch_size, rho=rho, reuse=reuse)
     train_eval = evaluate if train_evaluate is None else train_evaluate
-    train_cost = cost_per_input(train_eval)
-    budget_inputs = budget // cost
-    if budget_inputs < 2:
-        raise ValueError(f"budget={budget} buys {budget_inputs} inputs at {cost} inferences each; need >= 2")
-    stages, batch_size = _plan(space, budget_inputs, train_fraction, stages, batch_size, rho, budget, cost)
-    # training inputs cost train_cost each; the estimation stage gets what is left
-    est_inputs = (budget - stages * batch_size * train_cost) // cost
-    if est_inputs < 2:
-        raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
-    reuse = stages // 2 if reuse is None else reuse
-    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or not 0 <= reuse <= stages:
-        raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
 
     key_z, key_train, key_est, key_boot, key_mix = jax.random.split(key, 5)
     alpha_is = alpha / 2 if uniform_check else alpha  # union bound with the uniform draws
@@ -234,7 +181,7 @@ def estimate(
     for t, k in zip(it, jax.random.split(key_train, max(stages, 1))):
         mix = defensive_of(ce, defensive)
         X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=batch_size))
-        F, valid = _evaluate_batch(space, train_eval, X, batch_size)
+        F, valid = evaluate_valid(space, train_eval, X, batch_size)
         inferences += int(valid.sum()) * train_cost
         failures_seen += int(np.sum(F > 0))
         all_uniform = t == 0 and components == 1  # stage 0 of a product CE is p0 itself
@@ -261,7 +208,7 @@ def estimate(
     n_est = est_inputs  # fixed shape; invalid draws are free
     mixture = defensive_of(ce, defensive)
     X, comp = (np.asarray(a) for a in _mixture_sample(key_est, mixture, num=n_est))
-    F, valid = _evaluate_batch(space, evaluate, X, max(batch_size, 1024))
+    F, valid = evaluate_valid(space, evaluate, X, max(batch_size, 1024))
     inferences += int(valid.sum()) * cost
     failures_seen += int(np.sum(F > 0))
     uniform_F.append(F[valid & (comp == 0)])
@@ -289,17 +236,17 @@ def estimate(
     lower = float(r.lower) / vf.upper
     upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
     certificate = "importance"
-    u_hits = (_bernoulli(jax.random.fold_in(key_boot, 1), np.concatenate(uniform_F))
+    u_hits = (bernoulli_outcomes(jax.random.fold_in(key_boot, 1), np.concatenate(uniform_F))
               if uniform_check else np.zeros(0))
     if u_hits.size:
-        lo_u, up_u = _clopper_pearson(int(u_hits.sum()), u_hits.size, alpha / 2, side)
+        lo_u, up_u = exact_interval(int(u_hits.sum()), u_hits.size, alpha / 2, side)
         if up_u < upper:
             certificate = "uniform draws"
         lo_i, up_i = max(lower, lo_u), min(upper, up_u)
         # an empty intersection means one of the two intervals missed: report the union
         lower, upper = (lo_i, up_i) if lo_i <= up_i else (min(lower, lo_u), max(upper, up_u))
     status = Status.CONVERGED if np.isfinite([est, lower, upper, float(a.lower), float(a.upper)]).all() else Status.NONFINITE
-    reduction, needed = _reduction(upper, alpha, inferences)
+    reduction, needed = uniform_reduction(upper, alpha, inferences)
     notes = []
     if int(a.hits) == 0:
         notes.append("no failure among the estimation terms: the estimate is 0 and only the bounds are informative")
