@@ -26,7 +26,8 @@ from jax.scipy.special import logit
 
 from jaxcert._numerics import xlog1py, xlogy
 
-__all__ = ["inner_profile", "profile_loglik_at", "profile_upper_end", "q_range", "swap_labels"]
+__all__ = ["inner_profile", "profile_loglik_at", "profile_solution", "profile_upper_end",
+           "q_range", "swap_labels"]
 
 INNER_STEPS = 2  # guarded Newton steps on the q-equation per outer iterate
 OUTER_STEPS = 100  # cap on outer iterations (typically 4-8)
@@ -147,7 +148,7 @@ def inner_profile(c, sb, fb, t, q, lo, hi, num_steps=INNER_STEPS):
     # A last step that left q unchanged cannot be improved on in float64 either.
     unsettled = (jnp.abs(f) > INNER_TOL * q * jnp.abs(df)) & (hi - lo > 1e-15 * hi)
     unsettled = unsettled & (q != q_prev)
-    return _loglik_tab(c, t, a, b), dlp, q, lo, hi, unsettled
+    return _loglik_tab(c, t, a, b), dlp, q, lo, hi, unsettled, s, r
 
 
 def profile_upper_end(c, sb, fb, x_hat, l_hat, crit):
@@ -191,27 +192,33 @@ def profile_upper_end(c, sb, fb, x_hat, l_hat, crit):
         t_new = jnp.where(unsettled, t, t_nw)
         lo, hi = q_range(c, sb, fb, t_new)
         qlo, qhi = jnp.where(unsettled, qlo, lo), jnp.where(unsettled, qhi, hi)
-        lp, dlp, q, qlo, qhi, unsettled = inner_profile(c, sb, fb, t_new, q, qlo, qhi)
+        lp, dlp, q, qlo, qhi, unsettled = inner_profile(c, sb, fb, t_new, q, qlo, qhi)[:6]
         return i + 1, t_new, lp - target, dlp, q, qlo, qhi, lp, a, b, unsettled
 
     lo, hi = q_range(c, sb, fb, t0)
-    lp, dlp, q, lo, hi, uns = inner_profile(c, sb, fb, t0, q_hat, lo, hi)
+    lp, dlp, q, lo, hi, uns = inner_profile(c, sb, fb, t0, q_hat, lo, hi)[:6]
     st = (0, t0, lp - target, dlp, q, lo, hi, lp, t_hat, one, uns)
     _, t, h, _, _, _, _, _, a, b, unsettled = jax.lax.while_loop(cond, body, st)
     ok = all_in | ((jnp.abs(h) <= ROOT_TOL) & ~unsettled) | (b - a <= 1e-15 * b)
     return jnp.where(all_in, 1.0, t), ok
 
 
-def profile_loglik_at(c, sb, fb, t, q0):
-    """``l_p(t)`` with the inner equation solved to tolerance (a while loop)."""
+def profile_solution(c, sb, fb, t, q0):
+    """``(l_p(t), s, r)``: the profile and its maximiser, the inner equation solved to
+    tolerance (a while loop)."""
     def cond(st):
-        return (st[0] < OUTER_STEPS) & st[-1]
+        return (st[0] < OUTER_STEPS) & st[5]
 
     def body(st):
-        _, _, q, lo, hi, _ = st
-        lp, _, q, lo, hi, uns = inner_profile(c, sb, fb, t, q, lo, hi)
-        return st[0] + 1, lp, q, lo, hi, uns
+        lp, _, q, lo, hi, uns, s, r = inner_profile(c, sb, fb, t, st[2], st[3], st[4])
+        return st[0] + 1, lp, q, lo, hi, uns, s, r
 
     lo, hi = q_range(c, sb, fb, t)
-    lp, _, q, lo, hi, uns = inner_profile(c, sb, fb, t, q0, lo, hi)
-    return jax.lax.while_loop(cond, body, (0, lp, q, lo, hi, uns))[1]
+    lp, _, q, lo, hi, uns, s, r = inner_profile(c, sb, fb, t, q0, lo, hi)
+    out = jax.lax.while_loop(cond, body, (0, lp, q, lo, hi, uns, s, r))
+    return out[1], out[6], out[7]
+
+
+def profile_loglik_at(c, sb, fb, t, q0):
+    """``l_p(t)`` with the inner equation solved to tolerance (a while loop)."""
+    return profile_solution(c, sb, fb, t, q0)[0]

@@ -40,6 +40,7 @@ from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.counts import Counts
 from jaxcert.judge import _profile_bound as _pb
 from jaxcert.judge import solver as _s
+from jaxcert.judge._lr_bound import bound_end, fit_sanitised
 from jaxcert.judge.likelihood import fisher_information
 
 __all__ = ["profile_loglik", "profile_interval", "profile_lr", "lr_bound", "wald_interval",
@@ -51,11 +52,7 @@ def _counts_vector(counts):
     return jnp.stack([as_float(v) for v in counts])
 
 
-def _fit(c, sb, fb):
-    """Exact CMLE on a sanitised problem: ``(x, l_hat, status, ok)``."""
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
-    ok = (status != Status.NONFINITE) & (status != Status.INFEASIBLE)
-    return jnp.where(ok, x, 0.5), jnp.where(ok, -f, 0.0), status, ok
+_fit = fit_sanitised
 
 
 def profile_lr(theta, counts: Counts, tpr_bounds, fpr_bounds) -> jax.Array:
@@ -88,17 +85,9 @@ def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
       not converge).
     """
     c = _counts_vector(counts)
-    sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
-    x, l_hat, status, ok = _fit(c, sb, fb)
-    if not upper:
-        c, sb, fb = _pb.swap_labels(c, sb, fb)
-        x = jnp.stack([1.0 - x[0], x[2], x[1]])
-    end, conv = _pb.profile_upper_end(
-        jnp.where(ok, c, 1.0), jnp.where(ok, sb, jnp.array([0.0, 1.0])),
-        jnp.where(ok, fb, jnp.array([0.0, 1.0])), x, l_hat, as_float(crit))
-    end = end if upper else 1.0 - end
-    status = jnp.where((status == Status.CONVERGED) & ~conv, Status.MAX_STEPS, status)
-    return jnp.where(ok, end, jnp.nan), status.astype(jnp.int32)
+    end, status = bound_end(c, as_float(tpr_bounds), as_float(fpr_bounds), as_float(crit),
+                            bool(upper))
+    return end, status.astype(jnp.int32)
 
 
 def _profile_one(c, sb, fb, alpha, side):

@@ -44,15 +44,14 @@ from jaxcert._numerics import as_float
 from jaxcert._types import Status
 from jaxcert._validate import check_box
 from jaxcert.counts import Counts
-from jaxcert.judge._exact import exact_solve, nll_gradient
+from jaxcert.judge._exact import nll_gradient
+from jaxcert.judge._implicit import ACTIVE_TOL, exact_fit
 from jaxcert.judge._kkt_newton import kkt_residual, newton_solve, start_point
 
 __all__ = ["MLEResult", "mle", "mle_batched"]
 
 SOLVERS = ("exact", "newton", "pgd")
 
-#: Distance to a bound within which :attr:`MLEResult.active` reports it active.
-ACTIVE_TOL = 1e-10
 #: Fitted Youden index ``s - r`` at or below which the fit is ``UNIDENTIFIED``.
 UNIDENTIFIED_TOL = 1e-8
 
@@ -127,7 +126,7 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
     lo = jnp.where(ok, jnp.array([0.0, sb[0], fb[0]]), 0.0)
     hi = jnp.where(ok, jnp.array([1.0, sb[1], fb[1]]), 1.0)
     if solver == "exact":
-        x, f = exact_solve(c_s, lo, hi)
+        x, f = exact_fit(c_s, lo, hi)
         kkt = kkt_residual(x, nll_gradient(c_s, x, jnp.maximum(jnp.sum(c_s), 1.0)), lo, hi)
         steps, conv = jnp.array(0, jnp.int32), kkt <= tol
     elif solver == "newton":
