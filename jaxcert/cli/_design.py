@@ -29,6 +29,9 @@ def add_design_arguments(parser) -> None:
     g.add_argument("--min-per-stratum", type=int, default=10,
                    help="labels at least in each stratum (default 10): with none, the "
                    "failure rate among flagged or unflagged items is unidentified")
+    g.add_argument("--objective", default="bound", choices=("bound", "variance"),
+                   help="minimise the smoothed expected upper bound (default) or the "
+                   "asymptotic variance of the estimate")
     g.add_argument("--no-box", action="store_true",
                    help="no TPR/FPR box (default: the --box-width box around --tpr/--fpr)")
 
@@ -41,8 +44,8 @@ def _check(args) -> None:
         raise ValueError("--design needs --budget (total human labels)")
     if args.theta_guess is None:
         raise ValueError("--design needs --theta-guess (the failure rate you expect)")
-    if not 0 < args.alpha < 1:
-        raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
+    if not 0 < args.alpha < 0.5:
+        raise ValueError(f"--alpha must be in (0, 0.5); got {args.alpha}")
     if args.replicates < 10:
         raise ValueError(f"--replicates must be >= 10; got {args.replicates}")
     if not args.box_width >= 0:
@@ -59,7 +62,7 @@ def _table(d, chk, args) -> str:
     lines = [
         f"labelling design for {args.budget} human labels (theta guess {args.theta_guess:g}, "
         f"TPR {args.tpr:g}, FPR {args.fpr:g}, N = {args.N} judge-only, {box}, "
-        f"{chk.replicates} simulations each):",
+        f"{chk.replicates} simulations each; objective: {d.objective}):",
         f"{'':<15}{'flagged':>9}{'unflagged':>11}{'mean upper bound':>20}{'coverage':>18}",
         f"{'design':<15}{d.n_flagged:>9}{d.n_unflagged:>11}"
         f"{chk.mean_upper:>13.4g} +- {chk.mean_upper_se:.1g}"
@@ -97,7 +100,8 @@ def run_design(args) -> int:
     fb = _box(args.fpr, args.box_width, args.no_box)
     d = design_labelling(budget=args.budget, tpr=args.tpr, fpr=args.fpr,
                          theta_guess=args.theta_guess, N=args.N, tpr_bounds=sb, fpr_bounds=fb,
-                         min_per_stratum=args.min_per_stratum)
+                         min_per_stratum=args.min_per_stratum, objective=args.objective,
+                         alpha=args.alpha)
     chk = check_design(jax.random.key(args.seed), theta=args.theta_guess, tpr=args.tpr,
                        fpr=args.fpr, n_flagged=d.n_flagged, n_unflagged=d.n_unflagged, N=args.N,
                        tpr_bounds=sb, fpr_bounds=fb, alpha=args.alpha,

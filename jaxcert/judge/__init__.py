@@ -9,6 +9,7 @@ from jaxcert.judge.cmle_intervals import (
     profile_loglik,
     wald_interval,
 )
+from jaxcert.judge.design import DesignResult, design_labelling
 from jaxcert.judge.front_door import CertifyResult, CertifyTable, certify
 from jaxcert.judge.likelihood import fisher_information, loglik, umle
 from jaxcert.judge.prediction_powered import ppi_mean_ci, ppi_mean_pointestimate
@@ -40,4 +41,6 @@ __all__ = [
     "certify",
     "CertifyResult",
     "CertifyTable",
+    "design_labelling",
+    "DesignResult",
 ]

@@ -35,10 +35,25 @@ take the Schur complement,
 for "active boxes are known parameters" (a heuristic: a box is a constraint, not a
 prior). ``None`` means no box (``P = 0``).
 
+Smoothed expected bound (``objective="bound"``, the default). The variance misjudges
+a stratum with rare failures: with ``k = 0`` of ``n`` the upper bound on its rate is
+about ``3 / n``, not ``z sqrt(p (1-p) / n)``. Replacing each stratum's ``(n, p)`` by
+the Agresti-Coull pseudo-counts ``n~ = n + z^2``, ``p~ = (n p + z^2 / 2) / n~``
+(whose one-sided bound at ``p = 0`` is about ``3.3 / n``) in ``D`` gives ``V~``, and the
+expected certified bound is approximated as
+
+    E[U] ~ theta + w . (0, u~ - u, v~ - v) + z sqrt(V~),
+
+where ``w = e_theta^T (I~ + P)^{-1} G^T D~`` is the first-order response of the
+(boxed) estimator to the pseudo-count shift of ``(q, u, v)``; it is
+``(u - v, q, 1 - q)`` without a box and shrinks as a box pins ``(s, r)`` down.
+``objective="variance"`` minimises ``V`` itself (Neyman without box).
+
 Optimiser. ``n1 = lo + (hi - lo) sigmoid(z)``, with ``lo, hi`` from the floor of
 ``min_per_stratum`` labels per stratum and the caps ``n1 <= q T``, ``n0 <= (1-q) T``
 (no more flagged items can be labelled than exist); ``z`` is fitted by optax Adam on
-``log var`` for a fixed number of steps under ``jax.lax.scan``; every numeric
+the log of the objective (variance, or bound
+minus ``theta``) for a fixed number of steps under ``jax.lax.scan``; every numeric
 hyper-parameter is traced. The floor is there because a stratum with no labels leaves
 its failure rate (``u`` or ``v``) unidentified except through the box, and a wrong
 guess of ``(theta, s, r)`` could otherwise starve the stratum that matters.
@@ -57,7 +72,7 @@ import optax
 from jaxcert._numerics import as_float
 
 __all__ = ["DesignResult", "design_labelling", "stratified_information", "theta_variance",
-           "neyman_share"]
+           "expected_bound", "neyman_share"]
 
 #: Narrowest box width used for its precision (a point box is a known parameter).
 _MIN_WIDTH = 1e-9
@@ -74,6 +89,8 @@ class DesignResult(NamedTuple):
       variance: asymptotic ``var(theta_hat)`` of the integer design.
       srs_variance: the same under simple random labelling with the same budget.
       efficiency: ``srs_variance / variance`` (about the SRS budget ratio needed).
+      bound, srs_bound: smoothed expected upper bound of the design and of SRS.
+      objective: what was minimised, ``"bound"`` or ``"variance"``.
     """
 
     n_flagged: int
@@ -83,6 +100,9 @@ class DesignResult(NamedTuple):
     variance: float
     srs_variance: float
     efficiency: float
+    bound: float
+    srs_bound: float
+    objective: str
 
 
 def _cells(theta, s, r):
@@ -127,18 +147,35 @@ def neyman_share(theta, tpr, fpr):
     return a / (a + c)
 
 
+def expected_bound(theta, tpr, fpr, n1, n0, N, tpr_precision=0.0, fpr_precision=0.0,
+                   z=1.6448536269514722):
+    """Smoothed expected upper bound ``E[U]`` of a stratified design (module docstring)."""
+    theta, s, r, n1, n0, N, z = (as_float(x) for x in (theta, tpr, fpr, n1, n0, N, z))
+    q, u, v = _cells(theta, s, r)
+    n1t, n0t = n1 + z**2, n0 + z**2
+    ut, vt = (n1 * u + z**2 / 2) / n1t, (n0 * v + z**2 / 2) / n0t
+    d = jnp.stack([(n1 + n0 + N) / (q * (1 - q)), n1t / (ut * (1 - ut)), n0t / (vt * (1 - vt))])
+    G = jax.jacfwd(lambda x: _cells(*x))(jnp.stack([theta, s, r]))
+    prec = jnp.stack([0.0, as_float(tpr_precision), as_float(fpr_precision)])
+    row = jnp.linalg.solve(G.T @ (d[:, None] * G) + jnp.diag(prec), jnp.eye(3)[0])
+    w = (G @ row) * d  # e_theta^T (I + P)^{-1} G^T D (the matrix is symmetric)
+    return theta + w @ jnp.stack([0.0, ut - u, vt - v]) + z * jnp.sqrt(row[0])
+
+
 def _limits(q, budget, N, floor):
     T = budget + N
     return jnp.maximum(floor, budget - (1 - q) * T), jnp.minimum(budget - floor, q * T)
 
 
-@partial(jax.jit, static_argnames=("steps",))
+@partial(jax.jit, static_argnames=("steps", "objective"))
 def design_kernel(theta, tpr, fpr, budget, N, tpr_precision, fpr_precision, floor,
-                  learning_rate, *, steps: int = 400):
+                  learning_rate, z_alpha=1.6448536269514722, *, steps: int = 400,
+                  objective: str = "bound"):
     """Optimal continuous ``n1`` (pure, jittable; all numeric arguments traced).
 
     Returns:
-      ``(n1, log_var)``: the fitted flagged label count and ``log var(theta_hat)`` there.
+      ``(n1, log_loss)``: the fitted flagged label count and the log objective there
+      (``log var``, or ``log(E[U] - theta)`` for ``objective="bound"``).
     """
     q = _cells(as_float(theta), as_float(tpr), as_float(fpr))[0]
     lo, hi = _limits(q, as_float(budget), as_float(N), as_float(floor))
@@ -148,8 +185,10 @@ def design_kernel(theta, tpr, fpr, budget, N, tpr_precision, fpr_precision, floo
 
     def loss(z):
         n1 = n1_of(z)
-        var = theta_variance(theta, tpr, fpr, n1, budget - n1, N, tpr_precision, fpr_precision)
-        return jnp.log(var)
+        args = (theta, tpr, fpr, n1, budget - n1, N, tpr_precision, fpr_precision)
+        if objective == "variance":
+            return jnp.log(theta_variance(*args))
+        return jnp.log(expected_bound(*args, z_alpha) - as_float(theta))
 
     # start from SRS's share (clipped into the feasible range)
     p0 = jnp.clip((q * budget - lo) / jnp.maximum(hi - lo, 1e-12), 1e-3, 1 - 1e-3)
@@ -191,7 +230,8 @@ def _check(budget, tpr, fpr, theta_guess, N, min_per_stratum):
 
 
 def design_labelling(*, budget, tpr, fpr, theta_guess, N, tpr_bounds=None, fpr_bounds=None,
-                     min_per_stratum=10, learning_rate=0.05, steps=400) -> DesignResult:
+                     min_per_stratum=10, objective="bound", alpha=0.05, learning_rate=0.05,
+                     steps=400) -> DesignResult:
     """Splits ``budget`` human labels between judge-flagged and unflagged items.
 
     Minimises the asymptotic variance of the CMLE of ``theta`` (module docstring) by
@@ -208,6 +248,9 @@ def design_labelling(*, budget, tpr, fpr, theta_guess, N, tpr_bounds=None, fpr_b
       tpr_bounds, fpr_bounds: the CMLE boxes ``(lo, hi)`` that will be used, or
         ``None`` (no box).
       min_per_stratum: floor of labels in each stratum (module docstring: why).
+      objective: ``"bound"`` (smoothed expected upper bound at level ``1 - alpha``) or
+        ``"variance"`` (asymptotic variance; the Neyman allocation without a box).
+      alpha: one-sided level of the certificate (``objective="bound"``).
       learning_rate, steps: Adam step size (traced) and number of steps (static).
 
     Returns:
@@ -223,6 +266,11 @@ def design_labelling(*, budget, tpr, fpr, theta_guess, N, tpr_bounds=None, fpr_b
       200
     """
     _check(budget, tpr, fpr, theta_guess, N, min_per_stratum)
+    if objective not in ("bound", "variance"):
+        raise ValueError(f"objective must be 'bound' or 'variance'; got {objective!r}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5); got {alpha!r}")
+    z = float(jax.scipy.stats.norm.ppf(1 - alpha))
     ps, pf = _precision(tpr_bounds, "tpr_bounds"), _precision(fpr_bounds, "fpr_bounds")
     B = float(budget)
     q = theta_guess * tpr + (1 - theta_guess) * fpr
@@ -232,12 +280,16 @@ def design_labelling(*, budget, tpr, fpr, theta_guess, N, tpr_bounds=None, fpr_b
                          f"ones: too few to put {min_per_stratum} labels in each stratum; "
                          "lower min_per_stratum or enlarge N")
     n1, _ = design_kernel(theta_guess, tpr, fpr, B, float(N), ps, pf, float(min_per_stratum),
-                          float(learning_rate), steps=int(steps))
+                          float(learning_rate), z, steps=int(steps), objective=objective)
     n1 = float(n1)
-    var = lambda k: float(theta_variance(theta_guess, tpr, fpr, k, B - k, float(N), ps, pf))  # noqa: E731
+    args = lambda k: (theta_guess, tpr, fpr, k, B - k, float(N), ps, pf)  # noqa: E731
+    var = lambda k: float(theta_variance(*args(k)))  # noqa: E731
+    bnd = lambda k: float(expected_bound(*args(k), z))  # noqa: E731
+    loss = var if objective == "variance" else bnd
     # the sigmoid only approaches the ends of [lo, hi]: compare them as candidates too
     near = {int(np.floor(n1)), int(np.ceil(n1)), int(np.ceil(lo - 1e-9)), int(np.floor(hi + 1e-9))}
     cands = [k for k in near if lo - 1e-9 <= k <= hi + 1e-9]
-    k = min(cands or [int(np.round(n1))], key=var)
+    k = min(cands or [int(np.round(n1))], key=loss)
     srs = var(q * B)
-    return DesignResult(k, int(B) - k, n1 / B, q, var(k), srs, srs / var(k))
+    return DesignResult(k, int(B) - k, n1 / B, q, var(k), srs, srs / var(k), bnd(k),
+                        bnd(q * B), objective)

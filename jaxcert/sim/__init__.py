@@ -1,6 +1,8 @@
-"""Simulation studies: scenario grids, vmapped/sharded/multi-process sweeps, metrics, planning."""
+"""Simulation studies: scenario grids, vmapped/sharded/multi-process sweeps, metrics, planning,
+checking a labelling design."""
 
 from jaxcert.sim.config import StudyConfig, load_config, parse_config
+from jaxcert.sim.design_check import DesignCheck, check_design
 from jaxcert.sim.distributed import initialize_distributed
 from jaxcert.sim.merge import merge_sweeps
 from jaxcert.sim.metrics import SUM_FIELDS, summarize
@@ -14,6 +16,7 @@ from jaxcert.sim.sweep import SweepResult, run_sweep
 
 __all__ = [
     "DEFAULT_ESTIMATORS",
+    "DesignCheck",
     "ESTIMATORS",
     "Grid",
     "PlanResult",
@@ -24,6 +27,7 @@ __all__ = [
     "accuracy_to_rates",
     "box_bounds",
     "build_chunk_fn",
+    "check_design",
     "cell_probabilities",
     "format_plan",
     "get_estimators",

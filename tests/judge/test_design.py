@@ -14,6 +14,7 @@ from jaxcert.judge import certify, loglik
 from jaxcert.judge.design import (
     design_kernel,
     design_labelling,
+    expected_bound,
     neyman_share,
     stratified_information,
     theta_variance,
@@ -53,28 +54,48 @@ def test_information_matches_hessian_of_the_loglik(theta, s, r):
 
 
 @pytest.mark.parametrize("theta,s,r", CASES)
+def test_smoothed_bound_without_box_is_the_closed_form(theta, s, r):
+    # Agresti-Coull pseudo-counts per stratum; without a box the shift of (u, v) moves
+    # theta = q u + (1 - q) v by q du + (1 - q) dv
+    q, u, v = _cells(theta, s, r)
+    n1, n0, N, z = 25.0, 75.0, 4000.0, 1.6448536269514722
+    m1, m0 = n1 + z**2, n0 + z**2
+    ut, vt = (n1 * u + z**2 / 2) / m1, (n0 * v + z**2 / 2) / m0
+    var = (q**2 * ut * (1 - ut) / m1 + (1 - q) ** 2 * vt * (1 - vt) / m0
+           + (u - v) ** 2 * q * (1 - q) / (n1 + n0 + N))
+    want = theta + q * (ut - u) + (1 - q) * (vt - v) + z * math.sqrt(var)
+    np.testing.assert_allclose(float(expected_bound(theta, s, r, n1, n0, N)), want, rtol=RTOL)
+
+
+@pytest.mark.parametrize("theta,s,r", CASES)
 def test_no_box_optimum_is_neyman(theta, s, r):
     q, u, v = _cells(theta, s, r)
     a, c = q * math.sqrt(u * (1 - u)), (1 - q) * math.sqrt(v * (1 - v))
     np.testing.assert_allclose(float(neyman_share(theta, s, r)), a / (a + c), rtol=RTOL)
     B, N = 400.0, 20_000.0
-    n1, _ = design_kernel(theta, s, r, B, N, 0.0, 0.0, 1.0, 0.05, steps=600)
+    n1, _ = design_kernel(theta, s, r, B, N, 0.0, 0.0, 1.0, 0.05, steps=600,
+                          objective="variance")
     np.testing.assert_allclose(float(n1) / B, a / (a + c), rtol=1e-4)
 
 
-def test_optimiser_matches_a_grid_search_with_boxes_and_floor():
+@pytest.mark.parametrize("objective", ["variance", "bound"])
+@pytest.mark.parametrize("box", [dict(tpr_bounds=(0.85, 0.95), fpr_bounds=(0.07, 0.13)), {}])
+def test_optimiser_matches_a_grid_search(objective, box):
     theta, s, r, B, N = 0.05, 0.9, 0.1, 150, 5000
-    box = dict(tpr_bounds=(0.85, 0.95), fpr_bounds=(0.07, 0.13))
     d = design_labelling(budget=B, tpr=s, fpr=r, theta_guess=theta, N=N, min_per_stratum=10,
-                         **box)
-    prec = (12 / 0.1**2, 12 / 0.06**2)
+                         objective=objective, **box)
+    prec = (12 / 0.1**2, 12 / 0.06**2) if box else (0.0, 0.0)
+    fn = theta_variance if objective == "variance" else expected_bound
     grid = np.arange(10, B - 10 + 1)
-    var = [float(theta_variance(theta, s, r, k, B - k, N, *prec)) for k in grid]
-    best = int(grid[int(np.argmin(var))])
+    val = [float(fn(theta, s, r, k, B - k, N, *prec)) for k in grid]
+    best = int(grid[int(np.argmin(val))])
     assert d.n_flagged == best
-    np.testing.assert_allclose(d.variance, min(var), rtol=RTOL)
+    got = d.variance if objective == "variance" else d.bound
+    np.testing.assert_allclose(got, min(val), rtol=RTOL)
+    var = float(theta_variance(theta, s, r, best, B - best, N, *prec))
     srs = float(theta_variance(theta, s, r, d.srs_share * B, (1 - d.srs_share) * B, N, *prec))
     np.testing.assert_allclose(d.srs_variance, srs, rtol=RTOL)
+    np.testing.assert_allclose(d.efficiency, srs / var, rtol=RTOL)
 
 
 def test_floor_binds_and_hyperparameters_do_not_recompile():

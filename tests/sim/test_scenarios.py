@@ -15,7 +15,8 @@ def test_public_names_frozen():
         "SweepResult", "accuracy_to_rates", "box_bounds", "build_chunk_fn", "cell_probabilities",
         "get_estimators", "load_config", "maybe_initialize_distributed", "parse_config",
         "product_grid", "register_estimator", "run_problems", "run_sweep", "simulate_counts",
-        "summarize", "initialize_distributed", "merge_sweeps", "read_table"])
+        "summarize", "initialize_distributed", "merge_sweeps", "read_table", "DesignCheck",
+        "check_design"])
 
 
 def test_product_order_and_accuracy_mapping():
