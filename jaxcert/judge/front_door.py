@@ -121,9 +121,18 @@ def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):
     """Box check; returns ``(sb, fb, check_dict, warnings)`` (boxes widened if asked)."""
     if method != "cmle" or (sb is None and fb is None):
         return sb, fb, None, []
-    if on_conflict == "skip":
-        return sb, fb, None, ["box check skipped: it estimates TPR/FPR from the labelled "
-                              "items alone, which stratified labelling makes unrepresentative"]
+    if on_conflict in ("stratified-error", "stratified-widen"):
+        # calibration-only rates are biased under stratified labelling: full likelihood
+        from jaxcert.judge._stratified_box import stratified_box_check
+
+        bc = stratified_box_check(c, sb, fb, box_alpha=box_alpha)
+        if bc.rejected:
+            raise BoxConflictError(
+                f"the data contradict the box bound {bc.contradicted} (full-likelihood "
+                f"LR {bc.statistic:.3g}, p = {bc.p_value:.2g} <= box_alpha {box_alpha:g}; "
+                "stratified labelling, chi2_2 reference); fix the box (widening by the "
+                "labelled items' rates needs simple random labelling)", bc)
+        return sb, fb, bc.to_dict(), []
     bc = box_check(c, sb, fb, box_alpha=box_alpha)
     if not bc.rejected:
         soft = [] if bc.contradicted is None else [
@@ -300,7 +309,7 @@ def _one(c, method, tpr, fpr, alpha, side, interval, key, num_boot, box_alpha,
          on_conflict, labelling="random") -> CertifyResult:
     _check_labelling(method, interval, labelling)
     if labelling == "stratified" and method == "cmle":
-        on_conflict = "skip"  # the box check reads TPR/FPR off the labelled items (SRS)
+        on_conflict = f"stratified-{on_conflict}"  # full-likelihood box check
     if method == "bayes":
         out = _bayes_method(c, tpr, fpr, alpha, side)
     elif method in ("cmle", "umle"):
@@ -352,7 +361,8 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
         such selection, so cmle/umle (calibrated or profile interval) and bayes stay
         valid; ppi, ppi++, classical, rogan-gladen and the wald/logit/bootstrap
         intervals assume random labelling and raise (``method="all"`` lists them as
-        failed rows with the reason); the box check is skipped with a warning.
+        failed rows with the reason); the box check uses the full likelihood
+        (:mod:`jaxcert.judge._stratified_box`) and a rejected box always raises.
 
     Returns:
       :class:`CertifyResult` (or :class:`CertifyTable` for ``method="all"``), with

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxcert import Counts
-from jaxcert.judge import certify, loglik
+from jaxcert.judge import BoxConflictError, certify, loglik
 from jaxcert.judge.design import (
     design_kernel,
     design_labelling,
@@ -154,13 +154,13 @@ def test_stratified_labelling_refuses_srs_methods(method):
 
 def test_stratified_labelling_keeps_the_likelihood_certificate():
     c = Counts.create(8.0, 2.0, 12.0, 28.0, m1=100.0, m0=900.0)
-    # the calibration rates (8/10, 12/40) sit inside the box: no conflict either way, and
-    # the likelihood (hence the certificate) is the same whatever the labelling
-    box = dict(tpr=(0.7, 0.9), fpr=(0.2, 0.4))
+    # the calibration rates (8/10, 12/40) and the full-data MLE (TPR 0.43, FPR 0.076) both
+    # sit inside the box: no conflict under either check, and the likelihood (hence the
+    # certificate) is the same whatever the labelling
+    box = dict(tpr=(0.3, 0.9), fpr=(0.05, 0.4))
     res = certify(c, side="upper", labelling="stratified", **box)
     same = certify(c, side="upper", **box)
-    assert res.upper == same.upper and res.box_check is None and same.box_check is not None
-    assert any("box check skipped" in w for w in res.warnings)
+    assert res.upper == same.upper and not res.box_check["rejected"]
     with pytest.raises(ValueError, match="interval='wald' assumes"):
         certify(c, interval="wald", labelling="stratified")
     with pytest.raises(ValueError, match="labelling must be"):
@@ -176,3 +176,20 @@ def test_method_all_drops_srs_methods_under_stratified_labelling():
     ok = {row.method for row in table.rows if row.upper is not None and np.isfinite(row.upper)}
     assert {"cmle", "umle", "bayes"} <= ok
     assert not ok & {"ppi", "ppi++", "classical", "rogan-gladen"}
+
+
+def test_stratified_box_check_uses_the_full_likelihood():
+    # expected counts of a 90/10 design at theta 0.05, TPR 0.9, FPR 0.1: the labelled
+    # items alone suggest TPR ~ 1 and FPR ~ 0.86, which the calibration-only check
+    # takes for a conflict with a correct box; the full-likelihood check does not
+    theta, s, r, n1, n0, N = 0.05, 0.9, 0.1, 90.0, 10.0, 10_000.0
+    q, u, v = _cells(theta, s, r)
+    T = n1 + n0 + N
+    c = Counts(n1 * u, n0 * v, n1 * (1 - u), n0 * (1 - v), T * q - n1, T * (1 - q) - n0)
+    box = dict(tpr=(0.85, 0.95), fpr=(0.05, 0.15))
+    with pytest.raises(BoxConflictError):
+        certify(c, side="upper", **box)
+    res = certify(c, side="upper", labelling="stratified", **box)
+    assert res.box_check["statistic"] < 1e-6 and abs(res.estimate - theta) < 1e-6
+    with pytest.raises(BoxConflictError, match="fpr <= 0.04"):
+        certify(c, side="upper", labelling="stratified", tpr=(0.85, 0.95), fpr=(0.0, 0.04))
