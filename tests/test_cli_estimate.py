@@ -185,3 +185,18 @@ def test_box_conflict_widen_flag(tmp_path, capsys):
     assert d["box_check"]["widened"] and d["box_check"]["contradicted"] == "fpr <= 0.1"
     assert any("fpr box widened" in w for w in d["warnings"])
     assert d["interval"] == "calibrated"
+
+
+def test_target_prints_the_tipping_box(data, capsys):
+    code, out, err = _run(capsys, *_base(data), *BOX, "--side", "upper", "--target", "0.5",
+                          "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)
+    ref = certify(C, tpr=(0.75, 0.95), fpr=(0.02, 0.12), side="upper", target=0.5)
+    assert got["tipping"]["summary"] == ref.tipping["summary"]
+    assert set(got["sensitivity"]) == {"tpr_lo", "tpr_hi", "fpr_lo", "fpr_hi"}
+    code, out, err = _run(capsys, *_base(data), *BOX, "--side", "upper", "--target", "0.5")
+    assert code == 0 and "robustness: U <= 0.5 holds" in out
+    for bad in ("abc", "0", "1.5"):
+        code, out, err = _run(capsys, *_base(data), *BOX, "--target", bad)
+        assert code == 2 and err.count("\n") == 1 and "--target" in err

@@ -72,6 +72,10 @@ def register(sub) -> None:
                    help="how the human-labelled items were chosen: a simple random sample, "
                    "or by judge verdict (e.g. 'jaxcert plan --design'); stratified refuses "
                    "ppi, ppi++, classical, rogan-gladen")
+    p.add_argument("--target", help="EPS: report how far each --tpr/--fpr bound may move "
+                   "before the certificate U <= EPS fails (cmle; implies --sensitivity)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="report dU/d(bound) for the four box bounds (cmle)")
     p.add_argument("--format", default="text", choices=("text", "json"), dest="output_format",
                    help="output: a text table or JSON on stdout")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (bootstrap only)")
@@ -98,6 +102,14 @@ def run(args) -> int:
     if not 0 < box_alpha < 1:
         raise ValueError(f"--box-alpha must be in (0, 1); got {args.box_alpha}")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")
+    target = None
+    if args.target is not None:
+        try:
+            target = float(args.target)
+        except ValueError:
+            raise ValueError(f"--target must be a number in (0, 1); got {args.target!r}") from None
+        if not 0 < target < 1:
+            raise ValueError(f"--target must be in (0, 1); got {args.target}")
     groups = read_input_groups(args)
     key = None
     if args.interval == "bootstrap":
@@ -112,7 +124,8 @@ def run(args) -> int:
             res = certify(labels.human, labels.judge, tpr=tpr, fpr=fpr, alpha=alpha,
                           side=args.side, method=args.method, interval=args.interval,
                           key=key, num_boot=args.num_boot, box_alpha=box_alpha,
-                          on_conflict=args.on_box_conflict, labelling=args.labelling)
+                          on_conflict=args.on_box_conflict, labelling=args.labelling,
+                          sensitivity=args.sensitivity, target=target)
         except BoxConflictError as e:
             bc = e.box_check
             where = "" if name is None else f" for provider {name}"

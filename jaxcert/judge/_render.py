@@ -15,7 +15,8 @@ __all__ = ["CertifyResult", "CertifyTable"]
 
 _KEYS = ("method", "estimate", "lower", "upper", "width", "alpha", "side", "n_labeled",
          "n_unlabeled", "tpr_hat", "fpr_hat", "tpr_box", "fpr_box", "interval", "active",
-         "status", "certificate", "box_check", "warnings", "diagnostics")
+         "status", "certificate", "box_check", "sensitivity", "tipping", "warnings",
+         "diagnostics")
 
 
 def _clean(x):
@@ -57,6 +58,13 @@ class CertifyResult:
       box_check: the box-conflict test of the calibration data against the boxes
         (dict: statistic, p_value, contradicted, tpr_hat, fpr_hat, rejected,
         box_alpha, and ``widened`` when the box was widened), ``None`` without boxes.
+      sensitivity: ``{tpr_lo, tpr_hi, fpr_lo, fpr_hi: dU/d(bound)}`` (exact implicit
+        derivatives of the certified upper end), with ``certify(sensitivity=True)``
+        or ``target``; else ``None``.
+      tipping: with ``certify(target=eps)``: ``target, upper, holds``, ``bounds``
+        (each bound's value at which ``U = eps``, ``None`` if it never gets there),
+        ``margin`` (all four moved outward together), ``widening`` and ``summary``
+        (one line); see :mod:`jaxcert.judge.sensitivity`.
     """
 
     method: str
@@ -76,6 +84,8 @@ class CertifyResult:
     tpr_box: tuple[float, float] | None = None
     fpr_box: tuple[float, float] | None = None
     box_check: dict[str, Any] | None = None
+    sensitivity: dict[str, float] | None = None
+    tipping: dict[str, Any] | None = None
 
     @classmethod
     def failed(cls, method: str, error: str, **kw) -> CertifyResult:
@@ -130,6 +140,11 @@ class CertifyResult:
             lines.append(f"  judge: TPR {self.tpr_hat:.4f}, FPR {self.fpr_hat:.4f}{box}")
         if self.active:
             lines.append(f"  active constraints: {', '.join(self.active)}")
+        if self.sensitivity:
+            lines.append("  dU/d(bound): " + ", ".join(
+                f"{k} {v:+.4g}" for k, v in self.sensitivity.items()))
+        if self.tipping:
+            lines.append(f"  robustness: {self.tipping['summary']}")
         lines.append(f"  status: {self.status}")
         lines += [f"  warning: {w}" for w in self.diagnostics.get("warnings", [])]
         return "\n".join(lines)

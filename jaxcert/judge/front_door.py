@@ -37,18 +37,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
-from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha, check_box, check_side
 from jaxcert.counts import Counts
-from jaxcert.judge import baselines
-from jaxcert.judge import cmle_intervals as ci
-from jaxcert.judge import solver as _solver
+from jaxcert.judge._certify_methods import (
+    _f,
+    baseline_method,
+    bayes_method,
+    mle_method,
+)
 from jaxcert.judge._render import CertifyResult, CertifyTable
-from jaxcert.judge.box_conflict import BOX_ALPHA, BoxConflictError, box_check, widen_box
-from jaxcert.judge.calibration import calibrated_trusted
+from jaxcert.judge.box_conflict import BOX_ALPHA, BoxConflictError
 
 __all__ = ["certify", "CertifyResult", "CertifyTable", "BoxConflictError", "METHODS",
            "INTERVALS"]
@@ -58,19 +58,6 @@ METHODS = ("cmle", "umle", "ppi", "ppi++", "rogan-gladen", "classical", "naive",
 ALL_ORDER = ("classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle", "bayes")
 INTERVALS = ("calibrated", "profile", "wald", "logit", "bootstrap")
 ON_CONFLICT = ("error", "widen")
-_BASELINE_INTERVAL = {  # short names: they appear in the certificate line
-    "ppi": "clt",
-    "ppi++": "clt",
-    "rogan-gladen": "delta-method",
-    "classical": "clopper-pearson",
-    "naive": "clopper-pearson",
-}
-#: Estimates within this distance of 0 or 1 are on the boundary (Wald fallback).
-BOUNDARY_TOL = 1e-9
-#: Fitted Youden index ``s - r`` below which a "judge near chance" warning is given.
-NEAR_CHANCE = 0.1
-
-
 def _f(x) -> float:
     return float(np.asarray(x, dtype=float))
 
@@ -95,187 +82,6 @@ def _counts(human, judge) -> Counts:
     if judge is None:
         raise ValueError("judge labels are missing: certify(human, judge, ...)")
     return Counts.from_labels(human, judge).validate()
-
-
-def _chance_error(method: str, why: str) -> ValueError:
-    return ValueError(f"method={method!r}: the judge is no better than chance ({why}), so the "
-                      "judge-corrected failure rate is not identified; use method='classical' "
-                      "(human labels only)")
-
-
-def _rate(k, n) -> float | None:
-    return None if n <= 0 else k / n
-
-
-def _fit(c: Counts, sb, fb):
-    """The CMLE through the solver's trusted kernel (inputs validated by certify)."""
-    arr = lambda b: jnp.asarray([0.0, 1.0] if b is None else b, jnp.float64)[None]  # noqa: E731
-    cv = jnp.stack([jnp.asarray(v, jnp.float64) for v in c])[None]
-    solver = "exact" if "exact" in getattr(_solver, "SOLVERS", ()) else "newton"
-    out = _solver._mle_flat_jit(cv, arr(sb), arr(fb), jnp.float64(1e-10), jnp.float64(0.01),
-                                solver=solver, max_steps=1 if solver == "exact" else 100)
-    return _solver._to_result(out, ()), solver
-
-
-def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):
-    """Box check; returns ``(sb, fb, check_dict, warnings)`` (boxes widened if asked)."""
-    if method != "cmle" or (sb is None and fb is None):
-        return sb, fb, None, []
-    if on_conflict in ("stratified-error", "stratified-widen"):
-        # calibration-only rates are biased under stratified labelling: full likelihood
-        from jaxcert.judge._stratified_box import stratified_box_check
-
-        bc = stratified_box_check(c, sb, fb, box_alpha=box_alpha)
-        if bc.rejected:
-            raise BoxConflictError(
-                f"the data contradict the box bound {bc.contradicted} (full-likelihood "
-                f"LR {bc.statistic:.3g}, p = {bc.p_value:.2g} <= box_alpha {box_alpha:g}; "
-                "stratified labelling, chi2_2 reference); fix the box (widening by the "
-                "labelled items' rates needs simple random labelling)", bc)
-        return sb, fb, bc.to_dict(), []
-    bc = box_check(c, sb, fb, box_alpha=box_alpha)
-    if not bc.rejected:
-        soft = [] if bc.contradicted is None else [
-            f"the calibration-only estimates (TPR {_fmt_rate(c.n11, c.n11 + c.n10)}, FPR "
-            f"{_fmt_rate(c.n01, c.n01 + c.n00)}) fall outside the box ({bc.contradicted} "
-            f"is crossed) but the box check does not reject it (p = {bc.p_value:.2g}); the "
-            "estimate is biased if the box is wrong"]
-        return sb, fb, bc.to_dict(), soft
-    why = (f"the calibration data contradict the box bound {bc.contradicted} "
-           f"(calibration TPR {_fmt_rate(c.n11, c.n11 + c.n10)}, FPR "
-           f"{_fmt_rate(c.n01, c.n01 + c.n00)}; box check LR {bc.statistic:.3g}, "
-           f"p = {bc.p_value:.2g} <= box_alpha {box_alpha:g})")
-    if on_conflict == "error":
-        raise BoxConflictError(why + "; fix the box, or pass on_conflict='widen' (CLI: "
-                               "--on-box-conflict widen) to widen it by the data's exact "
-                               "confidence interval", bc)
-    level = f"{100 * (1 - box_alpha):g}%"
-    notes = [why]
-    if bc.tpr_hat is not None and not sb[0] <= bc.tpr_hat <= sb[1]:
-        new = widen_box(_f(c.n11), _f(c.n11 + c.n10), sb, box_alpha)
-        notes.append(f"tpr box widened from [{sb[0]:g}, {sb[1]:g}] to [{new[0]:.4g}, "
-                     f"{new[1]:.4g}] (hull with the {level} Clopper-Pearson interval)")
-        sb = new
-    if bc.fpr_hat is not None and not fb[0] <= bc.fpr_hat <= fb[1]:
-        new = widen_box(_f(c.n01), _f(c.n01 + c.n00), fb, box_alpha)
-        notes.append(f"fpr box widened from [{fb[0]:g}, {fb[1]:g}] to [{new[0]:.4g}, "
-                     f"{new[1]:.4g}] (hull with the {level} Clopper-Pearson interval)")
-        fb = new
-    d = bc.to_dict()
-    d["widened"] = True
-    return sb, fb, d, notes
-
-
-def _fmt_rate(k, n) -> str:
-    k, n = _f(k), _f(n)
-    return "n/a" if n <= 0 else f"{k:g}/{n:g} = {k / n:.3g}"
-
-
-def _mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boot,
-                box_alpha, on_conflict):
-    sb, fb = (tpr, fpr) if method == "cmle" else (None, None)
-    if sb is not None and fb is not None and sb[1] <= fb[0]:
-        raise _chance_error(method, f"the boxes force TPR <= {sb[1]:g} <= {fb[0]:g} <= FPR")
-    sb, fb, check, warnings = _check_box_conflict(c, method, sb, fb, box_alpha, on_conflict)
-    fit, solver = _fit(c, sb, fb)
-    s_hat, r_hat = _f(fit.tpr), _f(fit.fpr)
-    if int(fit.status) == Status.UNIDENTIFIED or s_hat <= r_hat:
-        raise _chance_error(method, f"fitted TPR {s_hat:.4g} <= FPR {r_hat:.4g}")
-    if interval == "calibrated":
-        iv = calibrated_trusted(c, sb, fb, alpha, side)
-    elif interval == "profile":
-        iv = ci.profile_interval(c, sb, fb, alpha=alpha, side=side)
-    elif interval in ("wald", "logit"):
-        iv = ci.wald_interval(c, sb, fb, alpha=alpha, side=side, kind=interval)
-        iv, note = _wald_fallback(c, sb, fb, iv, alpha, side)
-        warnings += note
-    else:
-        iv = ci.bootstrap_interval(key, c, sb, fb, alpha=alpha, side=side, num_boot=num_boot)
-    names = ("theta", "tpr", "fpr")
-    bounds = ((0.0, 1.0), sb or (0.0, 1.0), fb or (0.0, 1.0))
-    act = np.asarray(fit.active)
-    active = tuple(f"{names[i]}{'>=' if j == 0 else '<='}{bounds[i][j]:g}"
-                   for i in range(3) for j in range(2) if act[i, j])
-    if s_hat - r_hat < NEAR_CHANCE:
-        warnings.append(f"judge near chance: fitted TPR - FPR = {s_hat - r_hat:.3g}; the "
-                        "correction divides by it and the interval is wide")
-    status = int(fit.status) or int(iv.status)
-    if status != Status.CONVERGED:
-        warnings.append(f"status {status_name(status)} (fit {status_name(fit.status)}, "
-                        f"interval {status_name(iv.status)}): use the numbers with care")
-    diag = {"nll": _f(fit.nll), "kkt_residual": _f(fit.kkt_residual),
-            "num_steps": int(fit.num_steps), "solver": solver, "interval": interval,
-            "fit_status": status_name(
-                fit.status), "interval_status": status_name(iv.status), "warnings": warnings}
-    return dict(estimate=_f(fit.theta), lower=_f(iv.lower), upper=_f(iv.upper), tpr_hat=s_hat,
-                fpr_hat=r_hat, active=active, status=status_name(status), diagnostics=diag,
-                interval=interval, tpr_box=sb, fpr_box=fb, box_check=check)
-
-
-def _wald_fallback(c, sb, fb, iv, alpha, side):
-    """A Wald interval at ``theta_hat`` 0 or 1 is replaced by the calibrated bound.
-
-    There the Fisher information of theta is infinite, so the Wald standard error is 0
-    (an interval of zero width, claiming certainty) and the logit-Wald one is ``[0, 1]``.
-    """
-    est = _f(iv.estimate)
-    if BOUNDARY_TOL < est < 1.0 - BOUNDARY_TOL:
-        return iv, []
-    cal = calibrated_trusted(c, sb, fb, alpha, side)
-    note = ("Wald standard error is 0 at an estimate on the boundary (a zero-width interval "
-            "would claim certainty): calibrated likelihood bound used instead")
-    return cal, [note]
-
-
-def _baseline_method(c: Counts, method, alpha, side):
-    s_cal, r_cal = _rate(_f(c.n11), _f(c.n11 + c.n10)), _rate(_f(c.n01), _f(c.n01 + c.n00))
-    if method == "rogan-gladen":
-        if s_cal is None or r_cal is None:
-            raise ValueError("method='rogan-gladen' needs human-labelled failures and passes "
-                             "to estimate the judge's TPR and FPR; use method='cmle' with "
-                             "tpr/fpr boxes, or method='classical'")
-        if s_cal <= r_cal:
-            raise _chance_error(method, f"calibration TPR {s_cal:.4g} <= FPR {r_cal:.4g}")
-    fn = {"ppi": baselines.ppi, "ppi++": baselines.ppi_plusplus,
-          "rogan-gladen": baselines.rogan_gladen, "classical": baselines.classical,
-          "naive": baselines.naive}[method]
-    iv = fn(c, alpha=alpha, side=side)
-    if method == "rogan-gladen" and int(iv.status) == Status.UNIDENTIFIED:
-        raise _chance_error(method, "calibration TPR <= FPR")
-    rg = method == "rogan-gladen"
-    warnings = (["uncorrected: the interval is for the judge-positive rate, not the "
-                 "failure rate (biased unless the judge is perfect)"] if method == "naive"
-                else [])
-    raw = _f(iv.estimate)
-    interval_name = _BASELINE_INTERVAL[method]
-    if method in ("ppi", "ppi++") and _ppi_fell_back(c, iv, alpha, side):
-        interval_name = "clopper-pearson fallback"
-        warnings.append(f"{method}: the CLT variance is degenerate here (no labelled failure, "
-                        "one label, or no labelled disagreement) or its clipped interval is "
-                        "impossible: exact Clopper-Pearson on the human labels used instead "
-                        f"(raw estimate {raw:.4g})")
-    return dict(estimate=min(max(raw, 0.0), 1.0), lower=_f(iv.lower), upper=_f(iv.upper),
-                tpr_hat=s_cal if rg else None, fpr_hat=r_cal if rg else None, active=(),
-                status=status_name(iv.status),
-                diagnostics={"warnings": warnings, "estimate_raw": raw},
-                interval=interval_name, tpr_box=None, fpr_box=None)
-
-
-def _ppi_fell_back(c: Counts, iv, alpha, side) -> bool:
-    """Whether the PPI interval is the human-only Clopper-Pearson one (for the note)."""
-    cl = baselines.classical(c, alpha=alpha, side=side)
-    return (_f(iv.lower), _f(iv.upper)) == (_f(cl.lower), _f(cl.upper))
-
-
-def _bayes_method(c: Counts, tpr, fpr, alpha, side):
-    from jaxcert.bayes import make_prior, posterior_summary
-
-    post = posterior_summary(c, make_prior(tpr, fpr), alpha=alpha, side=side)
-    return dict(estimate=_f(post.mean), lower=_f(post.lower), upper=_f(post.upper),
-                active=(), status=status_name(post.status),
-                diagnostics={"warnings": [], "posterior_median": _f(post.median),
-                             "posterior_sd": _f(post.sd)},
-                interval="credible", tpr_box=tpr, fpr_box=fpr)
 
 
 LABELLINGS = ("random", "stratified")
@@ -306,28 +112,54 @@ def _check_labelling(method, interval, labelling):
 
 
 def _one(c, method, tpr, fpr, alpha, side, interval, key, num_boot, box_alpha,
-         on_conflict, labelling="random") -> CertifyResult:
+         on_conflict, labelling="random", robustness=None) -> CertifyResult:
     _check_labelling(method, interval, labelling)
     if labelling == "stratified" and method == "cmle":
         on_conflict = f"stratified-{on_conflict}"  # full-likelihood box check
     if method == "bayes":
-        out = _bayes_method(c, tpr, fpr, alpha, side)
+        out = bayes_method(c, tpr, fpr, alpha, side)
     elif method in ("cmle", "umle"):
-        out = _mle_method(c, method, tpr, fpr, alpha, side, interval, key, num_boot,
+        out = mle_method(c, method, tpr, fpr, alpha, side, interval, key, num_boot,
                           box_alpha, on_conflict)
     else:
-        out = _baseline_method(c, method, alpha, side)
+        out = baseline_method(c, method, alpha, side)
     if _f(c.N) == 0 and method not in ("classical", "naive"):
         out["diagnostics"]["warnings"].append(
             "no judge-only items: the judge adds information only through the calibration set")
+    if robustness is not None:
+        out.update(_robustness(c, method, interval, alpha, side, out, *robustness))
     return CertifyResult(method=method, alpha=float(alpha), side=side, n_labeled=int(_f(c.n)),
                          n_unlabeled=int(_f(c.N)), **out)
+
+
+def _robustness(c, method, interval, alpha, side, out, want_sensitivity, target):
+    """``sensitivity`` and ``tipping`` fields (cmle with a calibrated/profile upper end)."""
+    from jaxcert.judge.sensitivity import bound_sensitivity, tipping_box, tipping_sentence
+
+    why = None
+    if method != "cmle":
+        why = f"method {method!r} does not use the boxes"
+    elif interval not in ("calibrated", "profile"):
+        why = f"interval {interval!r} has no implicit derivative (use calibrated or profile)"
+    elif side == "lower":
+        why = "side='lower' certifies no upper bound"
+    if why is not None:
+        out["diagnostics"]["warnings"].append(f"no robustness margins: {why}")
+        return {}
+    sb, fb = out["tpr_box"], out["fpr_box"]
+    extra = {"sensitivity": bound_sensitivity(c, sb, fb, alpha=alpha, side=side,
+                                              interval=interval)}
+    if target is not None:
+        tb = tipping_box(c, sb, fb, target, alpha=alpha, side=side, interval=interval)
+        extra["tipping"] = {**tb._asdict(), "summary": tipping_sentence(tb)}
+    return extra
 
 
 def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: float = 0.05,
             side: str = "two-sided", method: str = "cmle", interval: str = "calibrated",
             key=None, num_boot: int = 1000, box_alpha: float = BOX_ALPHA,
-            on_conflict: str = "error", labelling: str = "random") -> CertifyResult | CertifyTable:
+            on_conflict: str = "error", labelling: str = "random", sensitivity: bool = False,
+            target: float | None = None) -> CertifyResult | CertifyTable:
     """Certifies an LLM's failure rate from human labels and judge verdicts.
 
     Model: ``theta = P(Y=1)``, ``J | Y ~ Bernoulli(s^Y r^(1-Y))``; the human-labelled
@@ -363,6 +195,14 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
         intervals assume random labelling and raise (``method="all"`` lists them as
         failed rows with the reason); the box check uses the full likelihood
         (:mod:`jaxcert.judge._stratified_box`) and a rejected box always raises.
+
+      sensitivity: also report ``.sensitivity``, ``dU/d(bound)`` for the four box
+        bounds (cmle with the calibrated or profile interval, ``side`` upper or
+        two-sided; exact implicit derivatives, :mod:`jaxcert.judge.sensitivity`).
+        Costs one extra compilation (~10 s) per process.
+      target: ``eps`` of the certificate ``U <= eps``: also report ``.tipping``, how
+        far each box bound (and all four together) may move before it fails, and
+        ``.sensitivity``.
 
     Returns:
       :class:`CertifyResult` (or :class:`CertifyTable` for ``method="all"``), with
@@ -406,8 +246,12 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
     if int(num_boot) < 2:
         raise ValueError(f"num_boot must be an integer >= 2; got {num_boot!r}")
     c = _counts(human, judge)
+    if target is not None and (np.ndim(target) != 0 or not 0 < float(target) < 1):
+        raise ValueError(f"target must be a number in (0, 1); got {target!r}")
+    robust = (True, None if target is None else float(target)) if (
+        sensitivity or target is not None) else None
     args = (tpr, fpr, alpha, side, interval, key, num_boot, float(box_alpha), on_conflict,
-            labelling)
+            labelling, robust)
     if method != "all":
         return _one(c, method, *args)
     rows = []

@@ -279,13 +279,15 @@ def test_public_names():
 
 
 def test_unconverged_fit_is_reported(monkeypatch):
-    real = front_door._fit
+    from jaxcert.judge import _certify_methods
+
+    real = _certify_methods._fit
 
     def fake(*a, **k):
         fit, solver = real(*a, **k)
         return fit._replace(status=np.int32(1)), solver
 
-    monkeypatch.setattr(front_door, "_fit", fake)
+    monkeypatch.setattr(_certify_methods, "_fit", fake)
     r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX)
     assert r.status == "max-steps"
     assert any(w.startswith("status max-steps") for w in r.diagnostics["warnings"])
