@@ -168,33 +168,48 @@ def _box_check_section(t, cover) -> list:
 
 
 def _widen_summary(t) -> str:
-    lines = ["# Box-conflict check on shifted boxes: detection and widened coverage", "",
-             "`box_check`: rejection rate (detection); `cmle_widen`: coverage of the "
-             "calibrated bound after widening a rejected box (`on_conflict=\"widen\"`).", "",
-             "| box | mean detection | min detection | widen mean coverage | widen min "
-             "coverage | scenarios < 0.95 - 2 SE |", "|---|---|---|---|---|---|"]
+    lines = ["# Box-conflict check: detection, widened and hulled coverage", "",
+             "`box_check`: rejection rate (false alarms on `exact` and `+-0.05`, detection on "
+             "the shifted boxes); `cmle_widen`: coverage of the calibrated bound after "
+             "widening a rejected box (`on_conflict=\"widen\"`); `cmle_hull`: both boxes "
+             "always hulled with the data's exact 99% interval (`on_conflict=\"hull\"`); "
+             "`cmle_calibrated`: the box as given. SE: Monte-Carlo standard error of each "
+             "scenario's coverage.", "",
+             "| box | mean detection | widen mean / min coverage | widen < 0.95 - 2 SE | "
+             "hull mean / min coverage | hull < 0.95 - 2 SE | mean upper bound: as given / "
+             "widen / hull |", "|---|---|---|---|---|---|---|"]
+    est = t["estimator"]
     for b in dict.fromkeys(t["box"]):
-        d = (t["estimator"] == "box_check") & (t["box"] == b)
-        w = (t["estimator"] == "cmle_widen") & (t["box"] == b)
-        c, se = t["coverage"][w], t["coverage_se"][w]
-        lines.append(f"| {b} | {np.mean(t['mean_estimate'][d]):.3f} | "
-                     f"{np.min(t['mean_estimate'][d]):.3f} | {np.mean(c):.3f} | {np.min(c):.3f} "
-                     f"| {np.sum(c < 0.95 - 2 * se)} / {w.sum()} |")
+        d = (est == "box_check") & (t["box"] == b)
+        cells = [f"{np.mean(t['mean_estimate'][d]):.3f}"]
+        for e in ("cmle_widen", "cmle_hull"):
+            w = (est == e) & (t["box"] == b)
+            c, se = t["coverage"][w], np.sqrt(0.95 * 0.05 / t["replicates"][w])
+            cells += [f"{np.mean(c):.3f} / {np.min(c):.3f}", f"{np.sum(c < 0.95 - 2 * se)} / "
+                      f"{w.sum()}"]
+        ups = [np.mean(t["upper_mean"][(est == e) & (t["box"] == b)])
+               for e in ("cmle_calibrated", "cmle_widen", "cmle_hull")]
+        cells.append(" / ".join(f"{u:.4f}" for u in ups))
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
     for b in dict.fromkeys(t["box"]):
-        w = (t["estimator"] == "cmle_widen") & (t["box"] == b)
-        lines += ["", f"Widened coverage, box `{b}`, by accuracy and n:", ""]
-        lines += _pivot(t, w, "accuracy", "n", t["coverage"], "{:.3f}")
-        d = (t["estimator"] == "box_check") & (t["box"] == b)
-        lines += ["", f"Detection rate, box `{b}`, by accuracy and n:", ""]
+        for e, what in (("cmle_widen", "Widened"), ("cmle_hull", "Hulled")):
+            w = (est == e) & (t["box"] == b)
+            lines += ["", f"{what} coverage, box `{b}`, by accuracy and n:", ""]
+            lines += _pivot(t, w, "accuracy", "n", t["coverage"], "{:.3f}")
+        d = (est == "box_check") & (t["box"] == b)
+        lines += ["", f"Rejection rate, box `{b}`, by accuracy and n:", ""]
         lines += _pivot(t, d, "accuracy", "n", t["mean_estimate"], "{:.3f}")
     return "\n".join(lines) + "\n"
 
 
 def _widen_study(cfg, raw, out, reps):
-    """The box check and widening on boxes shifted by 0.05, 0.1 and 0.2 (half-width 0.02)."""
-    grid_raw = {**raw["grid"], "box": ["shifted", "shifted:0.1:0.02", "shifted:0.2:0.02"]}
+    """The box check, widening and hull on correct boxes and boxes shifted by 0.05, 0.1
+    and 0.2 (half-width 0.02)."""
+    grid_raw = {**raw["grid"], "box": ["exact", "+-0.05", "shifted", "shifted:0.1:0.02",
+                                       "shifted:0.2:0.02"]}
     wcfg = parse_config({"study": {**raw["study"], "replicates": reps,
-                                   "estimators": ["cmle_widen", "box_check"]},
+                                   "estimators": ["cmle_calibrated", "cmle_widen", "cmle_hull",
+                                                  "box_check"]},
                          "grid": grid_raw}, source="reproduce_cmle (box check)")
     res = run_sweep(jax.random.key(cfg.seed), wcfg.grid, replicates=reps,
                     estimators=wcfg.estimators, side=cfg.side, chunk_size=cfg.chunk_size,

@@ -64,9 +64,10 @@ def register(sub) -> None:
                    help="estimator; 'all' runs every estimator on the same data")
     p.add_argument("--interval", default="calibrated", choices=INTERVAL_CHOICES,
                    help="interval for cmle/umle")
-    p.add_argument("--on-box-conflict", default="error", choices=("error", "widen"),
+    p.add_argument("--on-box-conflict", default="error", choices=("error", "widen", "hull"),
                    help="when the human labels contradict --tpr/--fpr: stop (exit 3) or widen "
-                   "the box by the labels' exact confidence interval")
+                   "the box by the labels' exact confidence interval; 'hull' always widens "
+                   "both boxes that way (valid if either the box or the labels are right)")
     p.add_argument("--box-alpha", default="0.01", help="level of the box-conflict test")
     p.add_argument("--labelling", default="random", choices=("random", "stratified"),
                    help="how the human-labelled items were chosen: a simple random sample, "

@@ -16,7 +16,7 @@ from jaxcert.counts import Counts
 from jaxcert.judge import baselines
 from jaxcert.judge import cmle_intervals as ci
 from jaxcert.judge import solver as _solver
-from jaxcert.judge.box_conflict import BoxConflictError, box_check, widen_box
+from jaxcert.judge.box_conflict import BoxConflictError, box_check, hull_box, widen_box
 from jaxcert.judge.calibration import calibrated_trusted
 
 _BASELINE_INTERVAL = {  # short names: they appear in the certificate line
@@ -73,6 +73,8 @@ def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):
                 "labelled items' rates needs simple random labelling)", bc)
         return sb, fb, bc.to_dict(), []
     bc = box_check(c, sb, fb, box_alpha=box_alpha)
+    if on_conflict == "hull":
+        return _hull(c, sb, fb, bc, box_alpha)
     if not bc.rejected:
         soft = [] if bc.contradicted is None else [
             f"the calibration-only estimates (TPR {_fmt_rate(c.n11, c.n11 + c.n10)}, FPR "
@@ -103,6 +105,23 @@ def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):
     d = bc.to_dict()
     d["widened"] = True
     return sb, fb, d, notes
+
+
+def _hull(c: Counts, sb, fb, bc, box_alpha):
+    """``on_conflict="hull"``: both boxes hulled with the data's exact interval, always."""
+    level = f"{100 * (1 - box_alpha):g}%"
+    new_sb = hull_box(_f(c.n11), _f(c.n11 + c.n10), sb, box_alpha)
+    new_fb = hull_box(_f(c.n01), _f(c.n01 + c.n00), fb, box_alpha)
+    notes = [f"boxes hulled with the calibration data's {level} Clopper-Pearson intervals "
+             f"(on_conflict='hull'): tpr [{new_sb[0]:.4g}, {new_sb[1]:.4g}], fpr "
+             f"[{new_fb[0]:.4g}, {new_fb[1]:.4g}]; the certificate holds if either the "
+             "given box or the data's interval contains the judge's rates"]
+    if bc.rejected:
+        notes.insert(0, f"the calibration data contradict the box bound {bc.contradicted} "
+                        f"(p = {bc.p_value:.2g} <= box_alpha {box_alpha:g})")
+    d = bc.to_dict()
+    d["widened"] = True
+    return new_sb, new_fb, d, notes
 
 
 def _fmt_rate(k, n) -> str:

@@ -33,7 +33,14 @@ point of the box nearest 1/2 (the largest binomial standard error: conservative)
 
 Widening (``on_conflict="widen"``): each contradicted box (``T_j > 0``) is replaced
 by its hull with the calibration data's exact two-sided Clopper-Pearson interval at
-level ``1 - box_alpha``.
+level ``1 - box_alpha``. This repairs a box the data can see is wrong; a wrong box
+the data cannot detect (few labels) still breaks the certificate.
+
+Hull (``on_conflict="hull"``): both boxes are always replaced by their hull with that
+interval (``[0, 1]`` for a rate without calibration items), whatever the test says.
+The certificate then holds when either the box or the data's interval contains the
+judge's rates (probability ``>= 1 - 2 box_alpha`` for the data alone): it trades the
+box's narrowing for validity when the box cannot be checked.
 """
 
 from __future__ import annotations
@@ -183,6 +190,23 @@ def widen_box(k, m, box, box_alpha=BOX_ALPHA) -> tuple[float, float]:
         return lo, hi
     iv = _cp(float(k), float(m), float(box_alpha), "two-sided")
     return min(lo, float(iv.lower)), max(hi, float(iv.upper))
+
+
+def hull_box(k, m, box, box_alpha=BOX_ALPHA) -> tuple[float, float]:
+    """Hull of ``box`` and the exact interval for ``k`` of ``m`` (``[0, 1]`` when ``m = 0``)."""
+    return (0.0, 1.0) if m <= 0 else widen_box(k, m, box, box_alpha)
+
+
+def hull_kernel(counts, tpr_bounds, fpr_bounds, box_alpha):
+    """Traced ``on_conflict="hull"``: both boxes hulled with the data's exact interval."""
+    n11, n10, n01, n00 = (as_float(v) for v in tuple(counts)[:4])
+
+    def hull(k, m, box):
+        iv = _cp(k, jnp.maximum(m, 1.0), box_alpha, "two-sided")
+        new = jnp.stack([jnp.minimum(box[0], iv.lower), jnp.maximum(box[1], iv.upper)])
+        return jnp.where(m > 0, new, jnp.array([0.0, 1.0]))
+
+    return hull(n11, n11 + n10, as_float(tpr_bounds)), hull(n01, n01 + n00, as_float(fpr_bounds))
 
 
 def widen_kernel(counts, tpr_bounds, fpr_bounds, box_alpha):

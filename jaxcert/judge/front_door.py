@@ -57,7 +57,7 @@ METHODS = ("cmle", "umle", "ppi", "ppi++", "rogan-gladen", "classical", "naive",
 #: Order of the rows of ``method="all"``: human-only first, then judge-based.
 ALL_ORDER = ("classical", "naive", "rogan-gladen", "ppi", "ppi++", "umle", "cmle", "bayes")
 INTERVALS = ("calibrated", "profile", "wald", "logit", "bootstrap")
-ON_CONFLICT = ("error", "widen")
+ON_CONFLICT = ("error", "widen", "hull")
 def _f(x) -> float:
     return float(np.asarray(x, dtype=float))
 
@@ -186,7 +186,9 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
       box_alpha: level of the box-conflict test, in (0, 1).
       on_conflict: ``"error"`` (raise :class:`BoxConflictError` when the calibration
         data reject a box) or ``"widen"`` (widen the contradicted box by the data's
-        exact ``1 - box_alpha`` interval and say so in the warnings).
+        exact ``1 - box_alpha`` interval and say so in the warnings) or ``"hull"``
+        (always hull both boxes with that interval: valid when either the box or the
+        data's interval holds; use it when the box cannot be checked by few labels).
       labelling: ``"random"`` (the labelled items are a simple random sample) or
         ``"stratified"`` (chosen with rates that depend on the judge verdict, e.g. by
         :func:`jaxcert.judge.design.design_labelling`). The likelihood is unchanged by
@@ -234,7 +236,11 @@ def certify(human, judge: Sequence | None = None, *, tpr=None, fpr=None, alpha: 
     if labelling not in LABELLINGS:
         raise ValueError(f"labelling must be 'random' or 'stratified'; got {labelling!r}")
     if on_conflict not in ON_CONFLICT:
-        raise ValueError(f"on_conflict must be 'error' or 'widen'; got {on_conflict!r}")
+        raise ValueError(f"on_conflict must be 'error', 'widen' or 'hull'; got {on_conflict!r}")
+    if on_conflict == "hull" and labelling == "stratified":
+        raise ValueError("on_conflict='hull' reads TPR/FPR intervals off the labelled items, "
+                         "which needs simple random labelling; use on_conflict='error' with "
+                         "labelling='stratified'")
     if np.ndim(box_alpha) != 0 or not 0 < float(box_alpha) < 1:
         raise ValueError(f"box_alpha must be a number in (0, 1); got {box_alpha!r}")
     tpr, fpr = _box(tpr, "tpr"), _box(fpr, "fpr")

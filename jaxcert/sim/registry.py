@@ -11,6 +11,8 @@ Built-in names:
   :mod:`jaxcert.judge.calibration`);
 * ``cmle_widen``: ``cmle_calibrated`` after the box check, with a box the calibration
   data reject (level 0.01) widened by their exact interval (``on_conflict="widen"``);
+* ``cmle_hull``: ``cmle_calibrated`` with both boxes always hulled with the data's
+  exact 99% interval (``on_conflict="hull"``);
 * ``box_check``: the box-conflict test (:mod:`jaxcert.judge.box_conflict`) as an
   "estimator": ``estimate`` is 1 when it rejects the box at level 0.01 (so the
   ``mean_estimate`` metric is the detection rate on a wrong box and the false-alarm
@@ -51,6 +53,14 @@ def _cmle_widen(counts, tpr_bounds, fpr_bounds, alpha, side):
     from jaxcert.judge.calibration import calibrated_bound
 
     sb, fb, _, _ = widen_kernel(counts, tpr_bounds, fpr_bounds, BOX_ALPHA)
+    return calibrated_bound(counts, sb, fb, alpha, side)
+
+
+def _cmle_hull(counts, tpr_bounds, fpr_bounds, alpha, side):
+    from jaxcert.judge.box_conflict import BOX_ALPHA, hull_kernel
+    from jaxcert.judge.calibration import calibrated_bound
+
+    sb, fb = hull_kernel(counts, tpr_bounds, fpr_bounds, BOX_ALPHA)
     return calibrated_bound(counts, sb, fb, alpha, side)
 
 
@@ -104,6 +114,7 @@ def _baseline(name):
 ESTIMATORS: dict[str, EstimatorFn] = {
     "cmle_calibrated": _cmle_calibrated,
     "cmle_widen": _cmle_widen,
+    "cmle_hull": _cmle_hull,
     "box_check": _box_check,
     "cmle_profile": _cmle_profile,
     "cmle_wald": _wald("wald"),

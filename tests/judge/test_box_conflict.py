@@ -147,3 +147,23 @@ def test_detects_a_box_shifted_by_point_two():
 def test_public_names():
     assert jaxcert.BoxConflictError is BoxConflictError
     assert box_check(Counts.create(15, 0, 45, 0), (0.7, 1.0), (0.0, 0.3)).rejected
+
+
+def test_hull_mode_always_widens_both_boxes_and_says_so():
+    from jaxcert.intervals import clopper_pearson
+    from jaxcert.judge import certify
+
+    c = Counts.create(9, 1, 2, 38, m1=300, m0=700)
+    res = certify(c, tpr=(0.95, 0.99), fpr=(0.0, 0.02), on_conflict="hull", box_alpha=0.01)
+    tpr_ci = clopper_pearson(9, 10, alpha=0.01, side="two-sided")
+    fpr_ci = clopper_pearson(2, 40, alpha=0.01, side="two-sided")
+    assert res.tpr_box[0] == pytest.approx(float(tpr_ci.lower), abs=1e-12)
+    assert res.tpr_box[1] == pytest.approx(max(0.99, float(tpr_ci.upper)), abs=1e-12)
+    assert res.fpr_box == pytest.approx((0.0, float(fpr_ci.upper)), abs=1e-12)
+    assert any("hulled" in w for w in res.warnings)
+    # No calibration item with Y=1: nothing checks the TPR box, so it becomes [0, 1].
+    res0 = certify(Counts.create(0, 0, 2, 48, m1=30, m0=970), tpr=(0.9, 0.95),
+                   fpr=(0.0, 0.1), on_conflict="hull")
+    assert res0.tpr_box == (0.0, 1.0)
+    with pytest.raises(ValueError, match="hull"):
+        certify(c, tpr=(0.9, 0.99), fpr=(0.0, 0.1), on_conflict="hull", labelling="stratified")
