@@ -11,7 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["SIDES", "Side", "check_side", "check_alpha", "check_box", "tail_alphas"]
+__all__ = ["SIDES", "Side", "check_side", "check_alpha", "check_box", "check_box_shapes",
+           "tail_alphas"]
 
 Side = Literal["two-sided", "upper", "lower"]
 #: The one ``side`` convention used everywhere in jaxcert.
@@ -68,3 +69,19 @@ def check_box(bounds, name: str) -> np.ndarray:
     if np.any(lo > hi):
         raise ValueError(f"{name} is infeasible: lo > hi in {bounds!r}")
     return b
+
+
+def check_box_shapes(tpr_bounds, fpr_bounds, batch=None) -> None:
+    """Rejects boxes that are not ``(..., 2)`` (shapes are static: works under jit).
+
+    A scalar is not silently broadcast to the point box ``[x, x]``. With ``batch``
+    given, the boxes must be exactly ``batch + (2,)``.
+    """
+    for name, b in (("tpr_bounds", tpr_bounds), ("fpr_bounds", fpr_bounds)):
+        if b is None:
+            continue
+        shape = tuple(np.shape(b))
+        if not shape or shape[-1] != 2 or (batch is not None and shape != tuple(batch) + (2,)):
+            want = "(..., 2)" if batch is None else str(tuple(batch) + (2,))
+            raise ValueError(f"{name} must have shape {want} = [lo, hi]; got shape {shape} "
+                             "(a scalar is not a box: write [x, x] for a point box)")

@@ -56,7 +56,7 @@ from jax.scipy.special import xlogy
 
 from jaxcert._numerics import as_float, normal_quantile
 from jaxcert._types import Interval, Status
-from jaxcert._validate import tail_alphas
+from jaxcert._validate import check_box_shapes, tail_alphas
 from jaxcert.counts import Counts
 from jaxcert.intervals._betaincinv import _logit_quantile
 from jaxcert.judge import solver as _s
@@ -68,22 +68,6 @@ __all__ = ["calibrated_bound", "calibrated_interval", "effective_binomial", "che
 _FIT_SOLVER = "exact" if "exact" in getattr(_s, "SOLVERS", ()) else "newton"
 #: Largest effective sample size used (beyond it the profile bound is kept).
 _M_MAX = 1e12
-
-
-def check_box_shapes(tpr_bounds, fpr_bounds, batch=None) -> None:
-    """Rejects boxes that are not ``(..., 2)`` (shapes are static: works under jit).
-
-    A scalar is not silently broadcast to the point box ``[x, x]``. With ``batch``
-    given, the boxes must be exactly ``batch + (2,)``.
-    """
-    for name, b in (("tpr_bounds", tpr_bounds), ("fpr_bounds", fpr_bounds)):
-        if b is None:
-            continue
-        shape = tuple(np.shape(b))
-        if not shape or shape[-1] != 2 or (batch is not None and shape != tuple(batch) + (2,)):
-            want = "(..., 2)" if batch is None else str(tuple(batch) + (2,))
-            raise ValueError(f"{name} must have shape {want} = [lo, hi]; got shape {shape} "
-                             "(a scalar is not a box: write [x, x] for a point box)")
 
 
 def _kl(p, u):

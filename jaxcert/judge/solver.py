@@ -42,7 +42,7 @@ import numpy as np
 
 from jaxcert._numerics import as_float
 from jaxcert._types import Status
-from jaxcert._validate import check_box
+from jaxcert._validate import check_box, check_box_shapes
 from jaxcert.counts import Counts
 from jaxcert.judge._exact import nll_gradient
 from jaxcert.judge._implicit import ACTIVE_TOL, exact_fit
@@ -156,6 +156,7 @@ _mle_flat_jit = jax.jit(_mle_flat, static_argnames=("solver", "max_steps"))
 
 def _prepare(counts, tpr_bounds, fpr_bounds, extra_shape=()):
     """Broadcasts counts (6 fields) and boxes to a common batch and flattens it."""
+    check_box_shapes(tpr_bounds, fpr_bounds)  # static shapes: also under jit
     counts = Counts.create(*counts)
     sb, fb = _box_arrays(tpr_bounds), _box_arrays(fpr_bounds)
     batch = jnp.broadcast_shapes(counts.shape, sb.shape[:-1], fb.shape[:-1], extra_shape)

@@ -112,3 +112,16 @@ def test_coverage_where_the_profile_bound_fails(acc, n, theta, N, box):
 
 def test_public_reexport():
     assert jaxcert.calibrated_interval is calibrated_interval
+
+
+@pytest.mark.parametrize("front_door", ["mle", "profile_interval", "wald_interval"])
+def test_scalar_bound_is_not_a_point_box_under_jit(front_door):
+    """The shape check is static, so it also runs on traced bounds (jit/vmap)."""
+    import jaxcert.judge as judge
+
+    fn = getattr(judge, front_door)
+    c = Counts.create(2.0, 1.0, 3.0, 44.0, 60.0, 940.0)
+    jitted = jax.jit(lambda b: fn(c, b, UNIT)[0])
+    with pytest.raises(ValueError, match="a scalar is not a box"):
+        jitted(jnp.asarray(0.9))
+    assert np.isfinite(float(jitted(jnp.array([0.8, 0.95]))))
