@@ -269,3 +269,17 @@ def test_mkdocs_build_strict(tmp_path):
         assert f'id="jaxcert-{name}"' in cli
     repro = (site / "results/reproduction/index.html").read_text()
     assert "figures/coverage.png" in repro and (site / "results/figures/coverage.png").is_file()
+
+
+GUIDE_BLOCKS = [(p.name, i, b) for p in sorted((DOCS / "guide").glob("*.md"))
+                for i, b in enumerate(re.findall(r"```python\n(.*?)```", p.read_text(), re.S))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,index,code", GUIDE_BLOCKS,
+                         ids=[f"{p}-{i}" for p, i, _ in GUIDE_BLOCKS])
+def test_guide_python_blocks_run(page, index, code):
+    """Every Python example in the guides runs as written (fresh interpreter)."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]

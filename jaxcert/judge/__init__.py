@@ -13,6 +13,7 @@ from jaxcert.judge.design import DesignResult, design_labelling
 from jaxcert.judge.front_door import CertifyResult, CertifyTable, certify
 from jaxcert.judge.likelihood import fisher_information, loglik, umle
 from jaxcert.judge.prediction_powered import ppi_mean_ci, ppi_mean_pointestimate
+from jaxcert.judge.sensitivity import TippingBox, bound_sensitivity, tipping_box
 from jaxcert.judge.solver import MLEResult, mle, mle_batched
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
     "ppi_mean_ci",
     "ppi_mean_pointestimate",
     "certify",
+    "bound_sensitivity",
+    "tipping_box",
+    "TippingBox",
     "CertifyResult",
     "CertifyTable",
     "design_labelling",
