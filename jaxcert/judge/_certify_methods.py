@@ -8,7 +8,6 @@ the Bayesian posterior.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxcert._types import Status, status_name
@@ -47,13 +46,8 @@ def _rate(k, n) -> float | None:
 
 
 def _fit(c: Counts, sb, fb):
-    """The CMLE through the solver's trusted kernel (inputs validated by certify)."""
-    arr = lambda b: jnp.asarray([0.0, 1.0] if b is None else b, jnp.float64)[None]  # noqa: E731
-    cv = jnp.stack([jnp.asarray(v, jnp.float64) for v in c])[None]
-    solver = "exact" if "exact" in getattr(_solver, "SOLVERS", ()) else "newton"
-    out = _solver._mle_flat_jit(cv, arr(sb), arr(fb), jnp.float64(1e-10), jnp.float64(0.01),
-                                solver=solver, max_steps=1 if solver == "exact" else 100)
-    return _solver._to_result(out, ()), solver
+    """The CMLE through the solver's trusted entry (inputs validated by certify)."""
+    return _solver.mle_trusted(c, sb, fb), "exact"
 
 
 def _check_box_conflict(c: Counts, method, sb, fb, box_alpha, on_conflict):

@@ -30,7 +30,7 @@ _PROFILE_COORDS = jnp.array([False, True, True])
 
 def fit_sanitised(c, sb, fb):
     """Exact CMLE on a sanitised problem: ``(x, l_hat, status, ok)``."""
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    x, f, status = _s.mle_kernel(c, sb, fb)
     ok = (status != Status.NONFINITE) & (status != Status.INFEASIBLE)
     return jnp.where(ok, x, 0.5), jnp.where(ok, -f, 0.0), status, ok
 

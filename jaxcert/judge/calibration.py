@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import xlogy
 
 from jaxcert._numerics import as_float, normal_quantile
@@ -64,8 +63,6 @@ from jaxcert.judge.cmle_intervals import lr_bound
 
 __all__ = ["calibrated_bound", "calibrated_interval", "effective_binomial", "check_box_shapes"]
 
-#: The CMLE kernel: the closed-form active-set solver where the solver module has it.
-_FIT_SOLVER = "exact" if "exact" in getattr(_s, "SOLVERS", ()) else "newton"
 #: Largest effective sample size used (beyond it the profile bound is kept).
 _M_MAX = 1e12
 
@@ -134,7 +131,7 @@ def calibrated_bound(counts: Counts, tpr_bounds, fpr_bounds, alpha, side: str) -
     if c.shape != (6,) or alpha.shape != ():
         raise ValueError(f"calibrated_bound takes ONE problem: scalar counts and alpha; got "
                          f"counts {c.shape[1:]} and alpha {alpha.shape} (vmap it for many)")
-    x, _, status, _, _, _ = _s._solve_one(c, sb, fb, _FIT_SOLVER, 100, 1e-10, 0.0)
+    x, _, status = _s.mle_kernel(c, sb, fb)
     theta = x[0]
     a_lo, a_hi = tail_alphas(alpha, side)
     cn = Counts(*c)

@@ -91,7 +91,7 @@ def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
 
 
 def _profile_one(c, sb, fb, alpha, side):
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    x, f, status = _s.mle_kernel(c, sb, fb)
     cn = Counts(*c)
     a_lo, a_hi = tail_alphas(alpha, side)
     if side == "lower":
@@ -244,12 +244,12 @@ def _simulate(key, x, n, nn):
 
 
 def _boot_one(key, c, sb, fb, alpha, side, num_boot):
-    x, f, status, _, _, _ = _s._solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    x, f, status = _s.mle_kernel(c, sb, fb)
     xs = jnp.clip(x, 0.0, 1.0)
     n, nn = jnp.sum(c[:4]), c[4] + c[5]
     keys = jax.random.split(key, num_boot)
     sims = jax.vmap(lambda k: _simulate(k, xs, n, nn))(keys)
-    refit = jax.vmap(lambda cc: _s._solve_one(cc, sb, fb, "exact", 1, 1e-10, 0.0))(sims)
+    refit = jax.vmap(lambda cc: _s.mle_kernel(cc, sb, fb))(sims)
     thetas, st = refit[0][:, 0], refit[2]
     a_lo, a_hi = tail_alphas(alpha, side)
     lower = jnp.quantile(thetas, a_lo) if side != "upper" else 0.0

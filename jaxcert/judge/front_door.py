@@ -42,7 +42,6 @@ import numpy as np
 from jaxcert._validate import check_alpha, check_box, check_side
 from jaxcert.counts import Counts
 from jaxcert.judge._certify_methods import (
-    _f,
     baseline_method,
     bayes_method,
     mle_method,

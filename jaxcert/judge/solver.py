@@ -48,7 +48,7 @@ from jaxcert.judge._exact import nll_gradient
 from jaxcert.judge._implicit import ACTIVE_TOL, exact_fit
 from jaxcert.judge._kkt_newton import kkt_residual, newton_solve, start_point
 
-__all__ = ["MLEResult", "mle", "mle_batched"]
+__all__ = ["MLEResult", "mle", "mle_batched", "mle_kernel", "mle_trusted"]
 
 SOLVERS = ("exact", "newton", "pgd")
 
@@ -146,6 +146,17 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
     return x, f, status, steps, kkt, active
 
 
+def mle_kernel(c, sb, fb):
+    """Exact CMLE of ONE trusted problem: ``(x, nll, status)`` (kernel, no validation).
+
+    ``c`` (6,) float counts, ``sb``/``fb`` (2,) boxes, already validated by a front
+    door; jit/vmap-able and differentiable (implicit derivatives). NaN outputs and a
+    NONFINITE/INFEASIBLE status for bad traced input.
+    """
+    x, f, status, _, _, _ = _solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    return x, f, status
+
+
 def _mle_flat(c, sb, fb, tol, pgd_stepsize, solver, max_steps):
     fn = lambda c1, s1, f1: _solve_one(c1, s1, f1, solver, max_steps, tol, pgd_stepsize)  # noqa: E731
     return jax.vmap(fn)(c, sb, fb)
@@ -174,6 +185,15 @@ def _to_result(out, batch) -> MLEResult:
         status=status.reshape(batch), num_steps=steps.reshape(batch),
         kkt_residual=kkt.reshape(batch), active=active.reshape(batch + (3, 2)),
     )
+
+
+def mle_trusted(counts: Counts, tpr_bounds=None, fpr_bounds=None) -> MLEResult:
+    """:func:`mle` (exact solver) of one problem already validated by a front door."""
+    arr = lambda b: jnp.asarray([0.0, 1.0] if b is None else b, jnp.float64)[None]  # noqa: E731
+    c = jnp.stack([jnp.asarray(v, jnp.float64) for v in counts])[None]
+    out = _mle_flat_jit(c, arr(tpr_bounds), arr(fpr_bounds), jnp.float64(1e-10),
+                        jnp.float64(0.01), solver="exact", max_steps=1)
+    return _to_result(out, ())
 
 
 def _max_steps(solver, max_steps):
