@@ -5,10 +5,12 @@ FPR. Two questions a release reviewer asks, answered with the exact (implicit)
 derivatives of the bound (:mod:`jaxcert.judge._implicit`):
 
 * **sensitivity**: ``dU / d(bound)`` for each of the four box bounds;
-* **tipping box** for a target ``eps``: how far each bound may move (loosening the
-  box: ``tpr_lo`` down, ``tpr_hi`` up, ``fpr_lo`` down, ``fpr_hi`` up) before
-  ``U <= eps`` fails, and how far all four may move outward together (the margin
-  ``delta``, reported also as the factor by which each box widens).
+* **tipping box** for a target ``eps``: how far each bound may move before
+  ``U <= eps`` fails, loosening the box (``tpr_lo`` down, ``tpr_hi`` up, ``fpr_lo``
+  down, ``fpr_hi`` up) and tightening it (each bound onto the other end of its box:
+  ``U`` is not monotone in the box, e.g. a tighter FPR cap can raise it), and how far
+  all four may move outward together (the margin ``delta``, reported also as the
+  factor by which each box widens).
 
 Each tipping point is the first crossing ``U = eps`` along its path: ``U`` is
 evaluated on a fixed grid of the path (vmapped; geometric near the given box), and
@@ -45,6 +47,7 @@ _OUTWARD = np.array([-1.0, 1.0, -1.0, 1.0])
 #: Path grid: 0, then geometric from 1e-4 to 1 of the path.
 _GRID = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 32)])
 _REFINE_STEPS = 40
+_NUM_PATHS = 9
 
 
 class TippingBox(NamedTuple):
@@ -54,9 +57,13 @@ class TippingBox(NamedTuple):
       target: the ``eps`` of the certificate ``U <= eps``.
       upper: ``U`` at the given boxes; ``holds`` is ``upper <= target``.
       holds: whether the certificate holds at the given boxes.
-      bounds: ``{name: value}``: the value of that bound (the others as given) at
-        which ``U = target``; ``None`` if ``U`` stays below ``target`` all the way
-        (or ``holds`` is False).
+      bounds: ``{name: value}``: the value of that bound, loosened alone (the others
+        as given), at which ``U = target``; ``None`` if ``U`` stays below ``target``
+        all the way (or ``holds`` is False).
+      ranges: ``{name: (low, high)}``: the values of that bound alone, in both
+        directions (loosening to its limit, tightening onto the other end of its box),
+        on which ``U <= target`` still holds; empty when ``holds`` is False. ``U`` is
+        not monotone in the box: tightening ``fpr_hi`` can raise it.
       margin: the distance ``delta`` by which all four bounds may move outward
         together (clipped to [0, 1]); ``None`` as above.
       widening: ``(tpr, fpr)`` factor by which each box's width grows at ``margin``
@@ -67,6 +74,7 @@ class TippingBox(NamedTuple):
     upper: float
     holds: bool
     bounds: dict
+    ranges: dict
     margin: float | None
     widening: tuple | None
 
@@ -101,21 +109,30 @@ def _batch(c, boxes, a_tail, dirs, interval):
     return np.asarray(u)[:k], np.asarray(du)[:k]
 
 
+def _inward_limits(box):
+    """Where each bound goes when its box is tightened: onto the other end of its box,
+    never past the identification limit ``tpr > fpr``."""
+    eps = 1e-9
+    return np.array([box[1], max(box[0], box[2] + eps), min(box[3], box[1] - eps), box[2]])
+
+
 def _path(box, tau, path):
-    """Box and its direction at position ``tau`` of a path (0-3: one bound to its
-    limit; 4: all four outward by ``tau``, clipped to [0, 1])."""
-    if path < 4:
-        d = np.where(np.arange(4) == path, _LIMITS - box, 0.0)
+    """Box and its direction at position ``tau`` of a path: 0-3 move one bound out to
+    its limit, 4 moves all four outward by ``tau`` (clipped to [0, 1]), 5-8 move one
+    bound inward onto the other end of its box."""
+    if path < 4 or path > 4:
+        i, end = (path, _LIMITS) if path < 4 else (path - 5, _inward_limits(box))
+        d = np.where(np.arange(4) == i, end - box, 0.0)
         return box + tau * d, d
     moved = box + tau * _OUTWARD
     return np.clip(moved, 0.0, 1.0), np.where((moved > 0.0) & (moved < 1.0), _OUTWARD, 0.0)
 
 
 def _crossings(c, box, a_tail, target, interval):
-    """First ``tau`` on each of the 5 paths with ``U(tau) = target`` (NaN if none)."""
-    out = np.full(5, np.nan)
+    """First ``tau`` on each of the 9 paths with ``U(tau) = target`` (NaN if none)."""
+    out = np.full(_NUM_PATHS, np.nan)
     brackets = []
-    for p in range(5):
+    for p in range(_NUM_PATHS):
         rows = [_path(box, t, p) for t in _GRID]
         u, _ = _batch(c, np.stack([r[0] for r in rows]), a_tail, np.stack([r[1] for r in rows]),
                       interval)
@@ -173,26 +190,39 @@ def tipping_box(counts: Counts, tpr, fpr, target: float, *, alpha: float, side: 
     c, b, a_tail = _arrays(counts, tpr, fpr, alpha, side)
     upper = float(_batch(c, b[None], a_tail, np.zeros((1, 4)), interval)[0][0])
     holds = upper <= target
-    taus = _crossings(c, b, a_tail, float(target), interval) if holds else np.full(5, np.nan)
-    found = np.isfinite(taus) & holds
-    bounds = {name: (float(b[i] + taus[i] * (_LIMITS[i] - b[i])) if found[i] else None)
-              for i, name in enumerate(BOUND_NAMES)}
-    margin = float(taus[4]) if found[4] else None
+    taus = (_crossings(c, b, a_tail, float(target), interval) if holds
+            else np.full(_NUM_PATHS, np.nan))
+    inner = _inward_limits(b)
+    bounds, ranges = {}, {}
+    for i, name in enumerate(BOUND_NAMES):
+        out = b[i] + taus[i] * (_LIMITS[i] - b[i]) if np.isfinite(taus[i]) else None
+        inw = b[i] + taus[5 + i] * (inner[i] - b[i]) if np.isfinite(taus[5 + i]) else None
+        bounds[name] = None if out is None else float(out)
+        if holds:
+            ends = (_LIMITS[i] if out is None else out, inner[i] if inw is None else inw)
+            ranges[name] = (float(min(ends)), float(max(ends)))
+    margin = float(taus[4]) if holds and np.isfinite(taus[4]) else None
     widening = None
     if margin is not None and b[1] > b[0] and b[3] > b[2]:
         grown = np.clip(b + margin * _OUTWARD, 0.0, 1.0)
-        widening = ((grown[1] - grown[0]) / (b[1] - b[0]), (grown[3] - grown[2]) / (b[3] - b[2]))
-    return TippingBox(float(target), upper, holds, bounds, margin, widening)
+        widening = (float((grown[1] - grown[0]) / (b[1] - b[0])),
+                    float((grown[3] - grown[2]) / (b[3] - b[2])))
+    return TippingBox(float(target), upper, holds, bounds, ranges, margin, widening)
 
 
 def tipping_sentence(tb: TippingBox) -> str:
-    """One human line, e.g. ``U <= 0.05 holds while TPR >= 0.81 and FPR <= 0.09``."""
+    """One human line, e.g. ``U <= 0.05 holds while the TPR lower bound stays in
+    [0.81, 0.9] ...``."""
     if not tb.holds:
         return (f"U = {tb.upper:.4g} > {tb.target:g}: the certificate U <= {tb.target:g} "
                 "does not hold with these boxes")
-    ops = {"tpr_lo": "TPR >= {:.4g}", "tpr_hi": "TPR <= {:.4g}", "fpr_lo": "FPR >= {:.4g}",
-           "fpr_hi": "FPR <= {:.4g}"}
-    parts = [ops[k].format(v) for k, v in tb.bounds.items() if v is not None]
+    names = {"tpr_lo": "the TPR lower bound", "tpr_hi": "the TPR upper bound",
+             "fpr_lo": "the FPR lower bound", "fpr_hi": "the FPR upper bound"}
+    parts = []
+    for k, (lo, hi) in tb.ranges.items():
+        full = (min(_LIMITS[BOUND_NAMES.index(k)], lo), max(_LIMITS[BOUND_NAMES.index(k)], hi))
+        if tb.bounds[k] is not None or lo > full[0] or hi < full[1]:
+            parts.append(f"{names[k]} stays in [{lo:.4g}, {hi:.4g}]")
     line = f"U <= {tb.target:g} holds"
     line += (" while " + " and ".join(parts) + " (one bound moved at a time)") if parts else \
         " whatever any single bound is"

@@ -49,7 +49,36 @@ def test_tipping_box_recertifies_at_the_target():
     # Half-way to each tipping point the certificate still holds.
     half = (TPR[0] - 0.5 * (TPR[0] - moved["tpr_lo"]), TPR[1])
     assert _upper(half, FPR) < eps
-    assert f"TPR >= {moved['tpr_lo']:.4g}" in tb["summary"]
+    assert f"the TPR lower bound stays in [{moved['tpr_lo']:.4g}" in tb["summary"]
+    # Both directions: every end of a range that is not its path's limit is a crossing.
+    limits = {"tpr_lo": (0.0, TPR[1]), "tpr_hi": (TPR[0], 1.0), "fpr_lo": (0.0, FPR[1]),
+              "fpr_hi": (FPR[0], 1.0)}
+    checked = 0
+    for name, ends in tb["ranges"].items():
+        for value in ends:
+            if min(abs(value - lim) for lim in limits[name]) < 1e-9:
+                continue
+            box = {"tpr_lo": (value, TPR[1]), "tpr_hi": (TPR[0], value)}.get(name, TPR)
+            fbox = {"fpr_lo": (value, FPR[1]), "fpr_hi": (FPR[0], value)}.get(name, FPR)
+            assert abs(_upper(box, fbox) - eps) <= 1e-6, (name, value)
+            checked += 1
+    assert checked >= 1
+
+
+def test_tightening_can_break_a_certificate():
+    """U is not monotone in the box: a tighter FPR cap raises it here (the profile
+    point sits on fpr_hi), so the tipping box also searches inward."""
+    fpr = (0.0, 0.03)
+    base = certify(C, tpr=TPR, fpr=fpr, side="upper", sensitivity=True)
+    assert base.sensitivity["fpr_hi"] < 0
+    eps = base.upper + 5e-4
+    res = certify(C, tpr=TPR, fpr=fpr, side="upper", target=eps)
+    lo, hi = res.tipping["ranges"]["fpr_hi"]
+    assert 0.0 < lo < fpr[1] < hi
+    assert abs(_upper(TPR, (0.0, lo)) - eps) <= 1e-6
+    # Here loosening breaks it too, further out (U comes back up past fpr_hi ~ 0.035).
+    assert res.tipping["bounds"]["fpr_hi"] == hi
+    assert abs(_upper(TPR, (0.0, hi)) - eps) <= 1e-6
 
 
 def test_tipping_box_when_the_certificate_already_fails():
