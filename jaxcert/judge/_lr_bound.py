@@ -15,6 +15,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcert._types import Status
 from jaxcert.judge import _profile_bound as _pb
@@ -25,7 +26,7 @@ __all__ = ["bound_end", "fit_sanitised"]
 
 _UNIT = (0.0, 1.0)
 #: The profile maximises over (s, r) at fixed theta.
-_PROFILE_COORDS = jnp.array([False, True, True])
+_PROFILE_COORDS = np.array([False, True, True])
 
 
 def fit_sanitised(c, sb, fb):

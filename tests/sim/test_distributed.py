@@ -151,3 +151,13 @@ def test_ownership_partitions_every_chunk():
             got = [c for i in range(k) for p in range(P) for c in _dist.owned_chunks(
                 11, _dist.parse_shard(f"{i}/{k}"), p, P)]
             assert sorted(got) == list(range(11))
+
+
+def test_importing_jaxcert_leaves_the_backend_uninitialised():
+    """jax.distributed.initialize must come before any backend use: no module of the
+    package may create a device array at import time."""
+    code = ("import jaxcert, jaxcert.judge.sensitivity, jaxcert.judge.design\n"
+            "from jax._src import xla_bridge\n"
+            "assert not xla_bridge.backends_are_initialized()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
