@@ -85,7 +85,7 @@ def test_mle_gradients_match_central_differences(num):
     assert (~on_bound).mean() > 0.1
 
 
-@pytest.mark.parametrize("num", _sizes(40, 300))
+@pytest.mark.parametrize("num", _sizes(20, 300))
 def test_profile_bound_gradients_match_central_differences(num):
     def ends(p):
         c, sb, fb = Counts(*p[:6]), p[6:8], p[8:10]
@@ -98,7 +98,7 @@ def test_profile_bound_gradients_match_central_differences(num):
     assert np.abs(jac[:, :, 6:10]).max() > 0.01  # some box bound matters
 
 
-@pytest.mark.parametrize("num", _sizes(30, 200))
+@pytest.mark.parametrize("num", _sizes(12, 200))
 def test_calibrated_bound_gradients_match_central_differences(num):
     def ends(p):
         iv = calibrated_bound(Counts(*p[:6]), p[6:8], p[8:10], p[10], "two-sided")
