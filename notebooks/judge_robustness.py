@@ -110,6 +110,8 @@ print("sensitivity dU/d(bound):", {k: round(v, 4) for k, v in res.sensitivity.it
 tip = res.tipping
 print(f"tipping: holds={tip['holds']}, U={tip['upper']:.4f}, bounds={tip['bounds']}, "
       f"margin={tip['margin']:.4f}, widening={tuple(round(float(w), 2) for w in tip['widening'])}")
+print("ranges on which U <= target holds, one bound moved at a time:",
+      {k: tuple(round(v, 4) for v in r) for k, r in tip["ranges"].items()})
 
 # %% [markdown]
 # How to read this for a release decision:
@@ -123,9 +125,14 @@ print(f"tipping: holds={tip['holds']}, U={tip['upper']:.4f}, bounds={tip['bounds
 #   about `0.05 x 0.062 = 0.003`, to first order.
 # * **Tipping box.** `bounds["tpr_lo"]` is the TPR lower bound at which `U` reaches
 #   0.10 (the other bounds as given): the decision holds only while we believe the
-#   judge's TPR is at least about 0.63. The other bounds never break it alone
-#   (`None`). The `margin` is how far all four bounds may move outward *together*
-#   (`widening`: each box then is that many times as wide).
+#   judge's TPR is at least about 0.63. The other bounds never break it when
+#   loosened alone (`None`). `ranges` searches both directions: `U` is not monotone
+#   in the box, and *tightening* a bound can break the certificate too (here a lower
+#   FPR cap raises `U`: a judge assumed to make fewer false alarms turns more of its
+#   flags into failures), so each range is the set of values of that bound, the others
+#   as given, on which `U <= 0.10` still holds. The `margin` is how far all four
+#   bounds may move outward *together* (`widening`: each box then is that many times
+#   as wide).
 # * **Is 0.63 safe?** The full-label TPR on these outputs is 0.77, inside the box.
 #   But the calibration set saw only 6 human-labelled failures, of which the judge
 #   flagged 3 (the warning above), and the same judge reaches only 0.54-0.65 TPR on
