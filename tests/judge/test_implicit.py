@@ -85,7 +85,8 @@ def test_mle_gradients_match_central_differences(num):
     assert (~on_bound).mean() > 0.1
 
 
-@pytest.mark.parametrize("num", _sizes(20, 300))
+@pytest.mark.parametrize("num", [pytest.param(20, marks=pytest.mark.slow),
+                                 pytest.param(300, marks=pytest.mark.slow)])
 def test_profile_bound_gradients_match_central_differences(num):
     def ends(p):
         c, sb, fb = Counts(*p[:6]), p[6:8], p[8:10]
@@ -130,6 +131,7 @@ def test_kink_returns_the_loosening_one_sided_derivative():
     assert abs(tighten) > 1e-3  # it is a kink: the other side differs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["upper", "lower"])
 def test_bound_at_support_edge_has_zero_derivative(side):
     # All calibration items pass and the judge flags nothing: lower end is 0.

@@ -66,6 +66,7 @@ def test_tipping_box_recertifies_at_the_target():
     assert checked >= 1
 
 
+@pytest.mark.slow
 def test_tightening_can_break_a_certificate():
     """U is not monotone in the box: a tighter FPR cap raises it here (the profile
     point sits on fpr_hi), so the tipping box also searches inward."""

@@ -44,6 +44,7 @@ class FakeOpenAIServer:
         self.logprobs_mode, self.token_logprob = logprobs_mode, token_logprob
         self.max_requests, self.count, self.paths = max_requests, Counter(), Counter()
         self.arrivals: list[float] = []  # time.monotonic() of every request
+        self.on_arrival = None  # optional hook called (outside the lock) with the arrival count
         self.lock = threading.Lock()
         outer = self
 
@@ -92,6 +93,9 @@ class FakeOpenAIServer:
             self.count[key] += 1
             todo = self.script.get(key, [self.default])
             act = todo.pop(0) if len(todo) > 1 else todo[0]
+            arrived = len(self.arrivals)
+        if self.on_arrival is not None:
+            self.on_arrival(arrived)
         if self.delay:
             time.sleep(self.delay)
         if act.startswith("sleep:"):
