@@ -187,6 +187,7 @@ def test_box_conflict_widen_flag(tmp_path, capsys):
     assert d["interval"] == "calibrated"
 
 
+@pytest.mark.slow
 def test_target_prints_the_tipping_box(data, capsys):
     code, out, err = _run(capsys, *_base(data), *BOX, "--side", "upper", "--target", "0.5",
                           "--format", "json")

@@ -15,8 +15,8 @@ def _upper(tpr, fpr, interval="calibrated"):
     return certify(C, tpr=tpr, fpr=fpr, side="upper", interval=interval).upper
 
 
-@pytest.mark.parametrize("interval", ["calibrated",
-                                      pytest.param("profile", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("interval", ["calibrated", "profile"])
 def test_sensitivity_matches_central_differences_of_certify(interval):
     res = certify(C, tpr=TPR, fpr=FPR, side="upper", interval=interval, sensitivity=True)
     box = np.array(TPR + FPR)
