@@ -44,7 +44,7 @@ def _central_differences(fn, p):
     return jnp.stack(cols, -1)
 
 
-def _compare(fn, p):
+def _compare(fn, p, skip=None):
     vfn = jax.jit(jax.vmap(fn))
     jac = np.asarray(jax.jit(jax.vmap(jax.jacfwd(fn)))(p))
     fd = np.asarray(_central_differences(vfn, p))
@@ -55,6 +55,8 @@ def _compare(fn, p):
     edge = ((k < 6) & (pa == 0)) | ((k >= 6) & (k < 10) & ((pa == 0) | (pa == 1)))
     interior = ~edge[:, None, :]
     interior = np.broadcast_to(interior, jac.shape)
+    if skip is not None:
+        interior = interior & ~skip
     assert np.all(np.isfinite(jac[interior]))
     # Norm-wise relative error per (problem, output): the gradient's error against
     # its largest component (a tiny component inherits the solver's absolute
@@ -78,7 +80,15 @@ def _sizes(quick, full):
 @pytest.mark.parametrize("num", _sizes(100, 500))
 def test_mle_gradients_match_central_differences(num):
     p = _problems(0, num)
-    jac = _compare(_mle_outputs, p)
+    # At theta_hat = 0 the TPR does not enter the likelihood (at 1, the FPR): any value
+    # in its box is a maximiser, the solver's pick is a tie-break, and the documented
+    # derivative is the minimum-norm one (0), not the tie-break's. Those outputs are
+    # not compared.
+    theta = np.asarray(jax.vmap(_mle_outputs)(p))[:, 0]
+    skip = np.zeros((p.shape[0], 4, p.shape[1]), bool)
+    skip[theta == 0.0, 1, :] = True
+    skip[theta == 1.0, 2, :] = True
+    jac = _compare(_mle_outputs, p, skip)
     # The set covers optima on a bound: the derivative of tpr/fpr in their own bound is 1.
     on_bound = np.isclose(jac[:, 1, 6:8], 1.0).any(-1) | np.isclose(jac[:, 2, 8:10], 1.0).any(-1)
     assert on_bound.mean() > 0.3
