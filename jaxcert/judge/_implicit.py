@@ -20,8 +20,9 @@ change), the derivative is one-sided: that bound is treated as free, i.e. the
 returned derivative is the one for perturbations that leave it inactive (tightening
 it would pin the coordinate). A point box (``lo = hi``) is always binding, on the
 side its multiplier pushes. On a flat ridge (an empty calibration column with
-``N > 0``: the likelihood does not identify ``P(Y=1 | J)`` in that column) the
-maximiser is not unique and ``H_FF`` is singular; a tiny ridge term returns the
+``N > 0``: the likelihood does not identify ``P(Y=1 | J)`` in that column; or
+``theta_hat = 0``, where the TPR does not enter the likelihood, and ``theta_hat = 1``
+for the FPR) the maximiser is not unique and ``H_FF`` is singular; a tiny ridge term returns the
 minimum-norm tangent of the returned point, not the derivative of the solver's
 tie-break.
 
