@@ -223,13 +223,20 @@ def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path)
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         proc = subprocess.Popen([sys.executable, "-m", "jaxcert", *argv[:]], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t0 = time.monotonic()
-        while server.total() < 6 and time.monotonic() - t0 < 120 and proc.poll() is None:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        t_int = time.monotonic()
-        _, err = proc.communicate(timeout=30)
+        sent_at = []
+
+        def ctrl_c(n):
+            # Ctrl-C from the server thread when the 6th request arrives: the run is then
+            # certainly waiting on requests (a polling loop could be outrun under load).
+            if n == 6:
+                sent_at.append(time.monotonic())
+                proc.send_signal(signal.SIGINT)
+
+        server.on_arrival = ctrl_c
+        _, err = proc.communicate(timeout=180)
+        server.on_arrival = None
+        assert sent_at, err
+        t_int = sent_at[0]
         elapsed = time.monotonic() - t_int
         assert proc.returncode == 130 and "interrupted" in err, err
         # queued requests are cancelled: none reaches the server 2 s after Ctrl-C (the
