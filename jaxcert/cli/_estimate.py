@@ -84,33 +84,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _open_unit(text: str, flag: str) -> float:
+    """A number in (0, 1) from the command line, or a one-line ValueError naming ``flag``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} must be a number in (0, 1); got {text!r}") from None
+    if not 0 < value < 1:
+        raise ValueError(f"{flag} must be in (0, 1); got {text}")
+    return value
+
+
 def run(args) -> int:
     """Runs ``jaxcert estimate``; returns the exit status."""
     from jaxcert.judge.box_conflict import BoxConflictError
     from jaxcert.judge.front_door import certify
 
-    try:
-        alpha = float(args.alpha)
-    except ValueError:
-        raise ValueError(f"--alpha must be a number in (0, 1); got {args.alpha!r}") from None
-    if not 0 < alpha < 1:
-        raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
-    try:
-        box_alpha = float(args.box_alpha)
-    except ValueError:
-        raise ValueError(f"--box-alpha must be a number in (0, 1); "
-                         f"got {args.box_alpha!r}") from None
-    if not 0 < box_alpha < 1:
-        raise ValueError(f"--box-alpha must be in (0, 1); got {args.box_alpha}")
+    alpha = _open_unit(args.alpha, "--alpha")
+    box_alpha = _open_unit(args.box_alpha, "--box-alpha")
     tpr, fpr = parse_box(args.tpr, "--tpr"), parse_box(args.fpr, "--fpr")
-    target = None
-    if args.target is not None:
-        try:
-            target = float(args.target)
-        except ValueError:
-            raise ValueError(f"--target must be a number in (0, 1); got {args.target!r}") from None
-        if not 0 < target < 1:
-            raise ValueError(f"--target must be in (0, 1); got {args.target}")
+    target = None if args.target is None else _open_unit(args.target, "--target")
     groups = read_input_groups(args)
     key = None
     if args.interval == "bootstrap":
