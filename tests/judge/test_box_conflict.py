@@ -1,5 +1,6 @@
-"""Box-conflict check: statistic and chi-bar p-value against scipy, issue regressions,
-seeded false-alarm rates at the least favourable point, widening."""
+"""Box-conflict check: statistic, exact p-value against brute-force enumeration (scipy),
+exact size on point boxes, the chi-bar fallback, issue regressions, seeded false-alarm
+rates at the least favourable point, widening."""
 
 import math
 
@@ -37,10 +38,12 @@ def _lr_oracle(k, m, lo, hi):
     ((8, 2, 4, 36), (0.7, 0.7), (0.2, 0.2)),  # point boxes: chi2_2
     ((8, 2, 4, 36), (0.9, 1.0), (0.0, 0.3)),  # one end at the support: w = 1/2
 ])
-def test_statistic_and_p_value_against_scipy(cells, sb, fb):
+def test_statistic_and_chibar_fallback_against_scipy(cells, sb, fb):
+    """A lattice too small for the classes forces the asymptotic chi-bar reference."""
     n11, n10, n01, n00 = cells
     t, p, ts, tr, _, _ = (float(v) for v in box_check_stats(*map(float, cells),
-                                                            jnp.array(sb), jnp.array(fb)))
+                                                            jnp.array(sb), jnp.array(fb),
+                                                            lattice=4))
     t_s, t_r = _lr_oracle(n11, n11 + n10, *sb), _lr_oracle(n01, n01 + n00, *fb)
     np.testing.assert_allclose([ts, tr, t], [t_s, t_r, t_s + t_r], rtol=1e-9, atol=1e-9)
 
@@ -61,10 +64,62 @@ def test_statistic_and_p_value_against_scipy(cells, sb, fb):
 def test_wide_corner_weights_are_the_textbook_mixture():
     """Wide two-ended boxes: 1/4 chi2_0 + 1/2 chi2_1 + 1/4 chi2_2 (methods.md, section 4)."""
     t, p, *_ = box_check_stats(400.0, 100.0, 400.0, 600.0, jnp.array([0.82, 0.99]),
-                               jnp.array([0.41, 0.98]))
+                               jnp.array([0.41, 0.98]), lattice=8)
     t = float(t)
     ref = 0.5 * scipy.stats.chi2.sf(t, 1) + 0.25 * scipy.stats.chi2.sf(t, 2)
     np.testing.assert_allclose(float(p), ref, rtol=1e-6)
+
+
+def _brute_force_p(n11, n10, n01, n00, sb, fb):
+    """max over the box corners of P(T >= t_obs), enumerating every (n11, n01) (scipy)."""
+    n1, n0 = n11 + n10, n01 + n00
+    t_obs = _lr_oracle(n11, n1, *sb) + _lr_oracle(n01, n0, *fb)
+    if t_obs <= 0:
+        return 1.0
+    t1 = np.array([_lr_oracle(k, n1, *sb) for k in range(n1 + 1)])
+    t0 = np.array([_lr_oracle(k, n0, *fb) for k in range(n0 + 1)])
+    hit = t1[:, None] + t0[None, :] >= t_obs * (1 - 1e-9) - 1e-9
+    return max(float(np.sum(np.outer(scipy.stats.binom.pmf(range(n1 + 1), n1, s),
+                                     scipy.stats.binom.pmf(range(n0 + 1), n0, r))[hit]))
+               for s in sb for r in fb)
+
+
+def test_exact_p_value_against_brute_force_enumeration():
+    rng = np.random.default_rng(3)
+    fn = jax.jit(box_check_stats)
+    cases = [((8, 2, 4, 36), (0.7, 0.7), (0.2, 0.2)), ((0, 0, 5, 20), (0.9, 1.0), (0.0, 0.1)),
+             ((15, 0, 45, 0), (0.7, 1.0), (0.0, 0.3)), ((7, 5, 2, 90), (0.9, 1.0), (0.0, 0.05))]
+    for _ in range(40):
+        n1, n0 = int(rng.integers(0, 50)), int(rng.integers(1, 150))
+        s0, r0 = rng.uniform(0.5, 1.0), rng.uniform(0.0, 0.5)
+        w1, w0 = rng.choice([0.0, 0.02, 0.1]), rng.choice([0.0, 0.02, 0.1])
+        n11 = int(rng.binomial(n1, np.clip(s0 + rng.normal(0, 0.15), 0, 1)))
+        n01 = int(rng.binomial(n0, np.clip(r0 + rng.normal(0, 0.1), 0, 1)))
+        cases.append(((n11, n1 - n11, n01, n0 - n01), (max(s0 - w1, 0.0), min(s0 + w1, 1.0)),
+                      (max(r0 - w0, 0.0), min(r0 + w0, 1.0))))
+    for cells, sb, fb in cases:
+        p = float(fn(*map(float, cells), jnp.array(sb), jnp.array(fb))[1])
+        np.testing.assert_allclose(p, _brute_force_p(*cells, sb, fb), rtol=1e-9, atol=1e-13)
+        assert box_check(Counts.create(*cells), sb, fb).p_value == pytest.approx(p, abs=1e-13)
+
+
+@pytest.mark.parametrize("s,r,n1,n0", [(0.6, 0.3, 12, 13), (0.95, 0.05, 5, 95),
+                                       (0.8, 0.2, 30, 70), (0.9, 0.1, 20, 80)])
+def test_exact_size_on_point_boxes_by_enumeration(s, r, n1, n0):
+    """Size of the level-0.01 test at a point box, summed over every outcome: <= 0.01.
+
+    The chi2_2 reference it replaces exceeds 0.011 on the first three (0.020 on the
+    first): the check can fail."""
+    k1, k0 = (a.ravel() for a in np.meshgrid(np.arange(n1 + 1.0), np.arange(n0 + 1.0),
+                                             indexing="ij"))
+    fn = jax.jit(jax.vmap(lambda a, b: box_check_stats(a, n1 - a, b, n0 - b, jnp.array([s, s]),
+                                                       jnp.array([r, r]))[:2]))
+    t, p = (np.asarray(v) for v in fn(k1, k0))
+    prob = (scipy.stats.binom.pmf(k1, n1, s) * scipy.stats.binom.pmf(k0, n0, r))
+    assert prob[p <= 0.01].sum() <= 0.01
+    chi2_size = prob[scipy.stats.chi2.sf(t, 2) <= 0.01].sum()
+    if (s, r) != (0.9, 0.1):
+        assert chi2_size > 0.011
 
 
 def test_issue_example_always_positive_judge_raises():
