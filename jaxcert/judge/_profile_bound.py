@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logit
 
 from jaxcert._numerics import xlog1py, xlogy
+from jaxcert.judge._straggler import compacted_loop
 
 __all__ = ["inner_profile", "profile_loglik_at", "profile_solution", "profile_upper_end",
            "q_range", "swap_labels"]
@@ -151,6 +152,38 @@ def inner_profile(c, sb, fb, t, q, lo, hi, num_steps=INNER_STEPS):
     return _loglik_tab(c, t, a, b), dlp, q, lo, hi, unsettled, s, r
 
 
+def _root_pending(k, st):
+    i, _, h, _, _, _, _, _, a, b, unsettled = st
+    all_in = k[7]
+    return (i < OUTER_STEPS) & ((jnp.abs(h) > ROOT_TOL) | unsettled) & ~all_in & (b > a)
+
+
+def _root_step(k, st):
+    c, sb, fb, _, l_hat, target, z, _ = k
+    i, t, h, dlp, q, qlo, qhi, lp, a, b, unsettled = st
+    # Bracket (settled points only): a inside (h >= 0), b outside (h < 0).
+    a = jnp.where(~unsettled & (h >= 0), t, a)
+    b = jnp.where(~unsettled & (h < 0), t, b)
+    # Newton on the signed root rho = sqrt(2 (l_hat - l_p)) - z in logit theta;
+    # bisection (geometric while the bracket spans orders of magnitude) if it
+    # leaves the bracket. An unsettled inner solve is refined at the same t.
+    gap = jnp.sqrt(2.0 * jnp.maximum(l_hat - lp, 0.0))
+    drho = _sdiv(-dlp * t * (1.0 - t), gap, jnp.inf)
+    t_nw = jax.nn.sigmoid(logit(t) - _sdiv(gap - z, drho, jnp.inf))
+    mid = jnp.where((a > 0) & (b > 4.0 * a), jnp.sqrt(a * b), 0.5 * (a + b))
+    t_nw = jnp.where((t_nw > a) & (t_nw < b), t_nw, mid)
+    t_new = jnp.where(unsettled, t, t_nw)
+    lo, hi = q_range(c, sb, fb, t_new)
+    qlo, qhi = jnp.where(unsettled, qlo, lo), jnp.where(unsettled, qhi, hi)
+    lp, dlp, q, qlo, qhi, unsettled = inner_profile(c, sb, fb, t_new, q, qlo, qhi)[:6]
+    return i + 1, t_new, lp - target, dlp, q, qlo, qhi, lp, a, b, unsettled
+
+
+# Most problems settle in 3-7 outer iterations and a few need up to ~25: under vmap the
+# stragglers are finished in compacted blocks instead of holding up the whole batch.
+_root_loop = compacted_loop(_root_pending, _root_step, warm_steps=6, block_divisor=4)
+
+
 def profile_upper_end(c, sb, fb, x_hat, l_hat, crit):
     """Upper end of ``{t >= theta_hat : 2 (l_hat - l_p(t)) <= crit}``: ``(end, ok)``.
 
@@ -171,34 +204,11 @@ def profile_upper_end(c, sb, fb, x_hat, l_hat, crit):
     step = jnp.where(t_info > 0, jnp.sqrt(_sdiv(crit, t_info, 1.0)), 0.5)
     t0 = jnp.clip(t_hat + step, 1e-12, 1.0 - 1e-12)
     t0 = jnp.where(t0 > t_hat, t0, 0.5 * (t_hat + 1.0))
-
-    def cond(st):
-        i, _, h, _, _, _, _, _, a, b, unsettled = st
-        return (i < OUTER_STEPS) & ((jnp.abs(h) > ROOT_TOL) | unsettled) & ~all_in & (b > a)
-
-    def body(st):
-        i, t, h, dlp, q, qlo, qhi, lp, a, b, unsettled = st
-        # Bracket (settled points only): a inside (h >= 0), b outside (h < 0).
-        a = jnp.where(~unsettled & (h >= 0), t, a)
-        b = jnp.where(~unsettled & (h < 0), t, b)
-        # Newton on the signed root rho = sqrt(2 (l_hat - l_p)) - z in logit theta;
-        # bisection (geometric while the bracket spans orders of magnitude) if it
-        # leaves the bracket. An unsettled inner solve is refined at the same t.
-        gap = jnp.sqrt(2.0 * jnp.maximum(l_hat - lp, 0.0))
-        drho = _sdiv(-dlp * t * (1.0 - t), gap, jnp.inf)
-        t_nw = jax.nn.sigmoid(logit(t) - _sdiv(gap - z, drho, jnp.inf))
-        mid = jnp.where((a > 0) & (b > 4.0 * a), jnp.sqrt(a * b), 0.5 * (a + b))
-        t_nw = jnp.where((t_nw > a) & (t_nw < b), t_nw, mid)
-        t_new = jnp.where(unsettled, t, t_nw)
-        lo, hi = q_range(c, sb, fb, t_new)
-        qlo, qhi = jnp.where(unsettled, qlo, lo), jnp.where(unsettled, qhi, hi)
-        lp, dlp, q, qlo, qhi, unsettled = inner_profile(c, sb, fb, t_new, q, qlo, qhi)[:6]
-        return i + 1, t_new, lp - target, dlp, q, qlo, qhi, lp, a, b, unsettled
-
     lo, hi = q_range(c, sb, fb, t0)
     lp, dlp, q, lo, hi, uns = inner_profile(c, sb, fb, t0, q_hat, lo, hi)[:6]
-    st = (0, t0, lp - target, dlp, q, lo, hi, lp, t_hat, one, uns)
-    _, t, h, _, _, _, _, _, a, b, unsettled = jax.lax.while_loop(cond, body, st)
+    consts = (c, sb, fb, t_hat, l_hat, target, z, all_in)
+    st = (jnp.zeros((), jnp.int32), t0, lp - target, dlp, q, lo, hi, lp, t_hat, one, uns)
+    _, t, h, _, _, _, _, _, a, b, unsettled = _root_loop(consts, st)
     ok = all_in | ((jnp.abs(h) <= ROOT_TOL) & ~unsettled) | (b - a <= 1e-15 * b)
     return jnp.where(all_in, 1.0, t), ok
 

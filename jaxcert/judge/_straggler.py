@@ -1,0 +1,80 @@
+"""Batched while loops that do not make every lane wait for the slowest one.
+
+``vmap`` of a ``lax.while_loop`` runs the body on the whole batch until the last lane
+is done: a root search that takes 5 iterations on most problems and 23 on a few costs
+23 for all. :func:`batched_while` runs ``warm_steps`` masked iterations on the whole
+batch, then gathers the lanes still pending into blocks of static size ``block``,
+finishes each block with its own batched while loop and scatters the results back.
+Results are identical to the plain vmapped loop (each lane runs the same iterations);
+only the schedule changes.
+
+:func:`compacted_loop` wraps a per-lane loop in ``jax.custom_batching.custom_vmap``
+so that kernels keep their one-problem form and get the compacted schedule whenever
+a caller vmaps them.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["batched_while", "compacted_loop"]
+
+
+def _where(mask, new, old):
+    return jax.tree.map(
+        lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o), new, old)
+
+
+def batched_while(pending, step, consts, state, *, warm_steps: int, block: int):
+    """``vmap(lambda k, s: while_loop(partial(pending, k), partial(step, k), s))(consts, state)``.
+
+    ``pending(k, s) -> bool`` and ``step(k, s) -> s`` are per-lane; ``consts`` and
+    ``state`` are pytrees with a leading batch axis. ``pending`` must eventually turn
+    false on every lane (an iteration cap in the state).
+    """
+    size = jax.tree.leaves(state)[0].shape[0]
+    block = max(1, min(block, size))
+    v_pending, v_step = jax.vmap(pending), jax.vmap(step)
+
+    def warm(_, st):
+        return _where(v_pending(consts, st), v_step(consts, st), st)
+
+    state = jax.lax.fori_loop(0, warm_steps, warm, state)
+
+    def finish_block(st):
+        todo = v_pending(consts, st)
+        idx = jnp.nonzero(todo, size=block, fill_value=size)[0]
+        valid = idx < size
+        take = lambda x: jnp.take(x, idx, axis=0, mode="clip")  # noqa: E731
+        sub_k, sub_s = jax.tree.map(take, consts), jax.tree.map(take, st)
+
+        def one(ok, k, s):
+            return jax.lax.while_loop(lambda s: ok & pending(k, s), lambda s: step(k, s), s)
+
+        sub_s = jax.vmap(one)(valid, sub_k, sub_s)
+        return jax.tree.map(lambda full, sub: full.at[idx].set(sub, mode="drop"), st, sub_s)
+
+    return jax.lax.while_loop(lambda st: jnp.any(v_pending(consts, st)), finish_block, state)
+
+
+def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
+    """A per-lane ``while_loop(pending, step)`` over ``(consts, state)`` whose vmap is
+    :func:`batched_while` with blocks of ``ceil(batch / block_divisor)`` lanes."""
+
+    @jax.custom_batching.custom_vmap
+    def loop(consts, state):
+        return jax.lax.while_loop(lambda s: pending(consts, s), lambda s: step(consts, s), state)
+
+    @loop.def_vmap
+    def _batched(axis_size, in_batched, consts, state):
+        def full(x, batched):
+            return x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+        consts = jax.tree.map(full, consts, in_batched[0])
+        state = jax.tree.map(full, state, in_batched[1])
+        out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
+                            block=-(-axis_size // block_divisor))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return loop
