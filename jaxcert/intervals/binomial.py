@@ -60,15 +60,15 @@ def _cp(k, n, alpha, side):
     a_lo, a_hi = tail_alphas(alpha, side)
     # L = Beta^{-1}(a_lo; k, n - k + 1), 0 at k = 0 or a_lo = 0.
     # U = Beta^{-1}(1 - a_hi; k + 1, n - k), 1 at k = n or a_hi = 0.
-    # Both ends in one stacked solve (one compiled solver). Lanes where a shape
-    # parameter would be 0 are overwritten below; k may be fractional when a caller
-    # passes a sum of [0, 1] values.
-    t_lo, t_hi = _logit_quantile(
-        jnp.stack([jnp.where(k > 0, k, 1.0), k + 1.0]),
-        jnp.stack([n - k + 1.0, jnp.where(n - k > 0, n - k, 1.0)]),
-        jnp.stack([a_lo, 1.0 - a_hi]),
-        jnp.stack([1.0 - a_lo, a_hi]),
-    )
+    # Only the ends the (static) side needs are solved; two ends go in one stacked
+    # solve (one compiled solver). Lanes where a shape parameter would be 0 are
+    # overwritten below; k may be fractional when a caller passes a sum of [0, 1] values.
+    ends = {"lower": ((jnp.where(k > 0, k, 1.0), n - k + 1.0, a_lo, 1.0 - a_lo),),
+            "upper": ((k + 1.0, jnp.where(n - k > 0, n - k, 1.0), 1.0 - a_hi, a_hi),)}
+    ends["two-sided"] = ends["lower"] + ends["upper"]
+    solved = _logit_quantile(*(jnp.stack(arg) for arg in zip(*ends[side])))
+    t_lo = solved[0] if side != "upper" else jnp.zeros_like(k)
+    t_hi = solved[-1] if side != "lower" else jnp.zeros_like(k)
     lower = jnp.where((k <= 0) | (a_lo <= 0), 0.0, jax.nn.sigmoid(t_lo))
     upper = jnp.where((k >= n) | (a_hi <= 0), 1.0, jax.nn.sigmoid(t_hi))
     # Closed forms of the same quantiles at the edges: U(0) = 1 - a_hi^(1/n) and

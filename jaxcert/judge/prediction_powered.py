@@ -84,9 +84,8 @@ def _wald(est, se, alpha, side):
     return lower, upper
 
 
-def _with_fallback(est, se, lower, upper, k, n, can_fallback, alpha, side):
-    """Replaces a zero-width Wald interval by Clopper-Pearson on ``k`` of ``n``."""
-    cp = _cp(k, n, alpha, side)
+def _with_fallback(se, lower, upper, cp, can_fallback):
+    """Replaces a zero-width Wald interval by the Clopper-Pearson interval ``cp``."""
     use = (se <= SE_ZERO) & can_fallback
     return jnp.where(use, cp.lower, lower), jnp.where(use, cp.upper, upper)
 
@@ -105,7 +104,7 @@ def _ppi_arrays(Y, Yhat, Yu, alpha, lam, tuned, side):
     se = jnp.sqrt(jnp.var(rect) / n + lam**2 * jnp.var(Yu) / N)
     lower, upper = _wald(est, se, alpha, side)
     in_unit = jnp.all((Y >= 0.0) & (Y <= 1.0))
-    lower, upper = _with_fallback(est, se, lower, upper, Y.sum(), n, in_unit, alpha, side)
+    lower, upper = _with_fallback(se, lower, upper, _cp(Y.sum(), n, alpha, side), in_unit)
     # Keep the open end of a one-sided interval infinite (support unknown).
     a_lo, a_hi = tail_alphas(alpha, side)
     lower = jnp.where(a_lo > 0, lower, -jnp.inf)
@@ -268,12 +267,14 @@ def _ppi_counts(counts, alpha, lam, tuned, side) -> Interval:
     var_rect = jnp.maximum(my * (1 - my) + lam**2 * mj * (1 - mj) - 2 * lam * cov, 0.0)
     se = jnp.sqrt(_safe_div(var_rect, n) + _safe_div(lam**2 * mu * (1 - mu), N))
     lower, upper = _wald(est, se, alpha, side)
-    lower, upper = _with_fallback(est, se, lower, upper, n11 + n10, n, True, alpha, side)
+    # One exact human-only interval serves both fallbacks (n = 0 only reaches the
+    # second, through clt_degenerate).
+    cp = _cp(n11 + n10, jnp.maximum(n, 1.0), alpha, side)
+    lower, upper = _with_fallback(se, lower, upper, cp, True)
     lower, upper = jnp.clip(lower, 0.0, 1.0), jnp.clip(upper, 0.0, 1.0)
     # Degenerate variance (no labelled failure, no labelled disagreement while the
     # judge is used, one label) or an impossible clipped interval: exact human-only.
     use_cp = clt_degenerate(n11, n10, n01, n00, lam) | impossible(est, lower, upper, side)
-    cp = _cp(n11 + n10, jnp.maximum(n, 1.0), alpha, side)
     lower, upper = jnp.where(use_cp, cp.lower, lower), jnp.where(use_cp, cp.upper, upper)
     ok = jnp.isfinite(est) & jnp.isfinite(lower) & jnp.isfinite(upper)
     status = jnp.where(ok, Status.CONVERGED, Status.NONFINITE).astype(jnp.int32)
