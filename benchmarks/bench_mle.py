@@ -129,6 +129,20 @@ def bound_fns(c, sb, fb):
     return (lambda: new(c, sb, fb)), (lambda: old(c, sb, fb))
 
 
+def lr_residuals(c, sb, fb, ends, crit=2.705543454095404):
+    """``2 (l_hat - l_p(end)) - crit`` per problem (the profile solved to tolerance):
+    the arbiter where the new and old bounds disagree."""
+    from jaxcert.judge._lr_bound import fit_sanitised
+    from jaxcert.judge._profile_bound import profile_loglik_at
+
+    def one(c1, s1, f1, end):
+        x, l_hat, _, _ = fit_sanitised(c1, s1, f1)
+        q0 = x[0] * x[1] + (1.0 - x[0]) * x[2]
+        return 2.0 * (l_hat - profile_loglik_at(c1, s1, f1, end, q0)) - crit
+
+    return np.asarray(jax.jit(jax.vmap(one))(c, sb, fb, ends))
+
+
 def _stats(v):
     return {"min": float(np.min(v)), "median": float(np.median(v)), "max": float(np.max(v))}
 
@@ -198,7 +212,10 @@ def main(argv=None):
            "scipy": np.array([v[1] for v in sci])}
     best = np.minimum(np.minimum(nll["exact"], nll["newton"]), nll["scipy"])
     gaps = {k: (v - best) / np.maximum(np.abs(best), 1.0) for k, v in nll.items()}
-    new_b, old_b = runs["bound_new"](), runs["bound_old"]()
+    new_b, old_b = (np.asarray(runs[k]()) for k in ("bound_new", "bound_old"))
+    differ = np.flatnonzero(np.abs(new_b - old_b) > 1e-8)
+    res_new, res_old = (np.abs(lr_residuals(bc[differ], bsb[differ], bfb[differ], v[differ]))
+                        for v in (new_b, old_b))
     stats = {k: _stats(v) for k, v in rates.items()}
     sci_med = stats["scipy"]["median"]
     out = {
@@ -212,7 +229,10 @@ def main(argv=None):
         "speedup_vs_scipy_median": {k: v["median"] / sci_med for k, v in stats.items()
                                     if k.startswith("exact") or k.startswith("newton")},
         "bound_speedup_median": stats["bound_new"]["median"] / stats["bound_old"]["median"],
-        "bound_max_abs_diff_new_old": float(np.max(np.abs(np.asarray(new_b) - np.asarray(old_b)))),
+        "bound_max_abs_diff_new_old": float(np.max(np.abs(new_b - old_b))),
+        "bound_differ_above_1e-8": int(differ.size),
+        "bound_differ_lr_residual_new_max": float(res_new.max()) if differ.size else None,
+        "bound_differ_lr_residual_old_min": float(res_old.min()) if differ.size else None,
         "max_rel_nll_gap_to_best": {k: float(v.max()) for k, v in gaps.items()},
         "frac_gap_above_1e-9": {k: float(np.mean(v > 1e-9)) for k, v in gaps.items()},
         "exact_status_counts": {int(k): int(v) for k, v in zip(
@@ -238,7 +258,13 @@ def main(argv=None):
            "max(|best|, 1): " + ", ".join(
                f"{k} max {v:.1e}" for k, v in out["max_rel_nll_gap_to_best"].items()) + ".",
            f"Profile upper bound: new/old {out['bound_speedup_median']:.1f}x (median), "
-           f"max |new - old| {out['bound_max_abs_diff_new_old']:.1e}.",
+           f"max |new - old| {out['bound_max_abs_diff_new_old']:.1e}; "
+           f"{out['bound_differ_above_1e-8']} of {n_bound} differ by more than 1e-8"
+           + ("" if not differ.size else
+              f", where |2 (l_hat - l_p(end)) - crit| is at most "
+              f"{out['bound_differ_lr_residual_new_max']:.1e} at the new end and at least "
+              f"{out['bound_differ_lr_residual_old_min']:.1e} at the old one (the old "
+              "implementation had not solved the equation)") + ".",
            "", f"Projected gradient on {pa['problem']}: exact theta {pa['theta_exact']:.6f}; "
            f"pgd 200 fixed steps {pa['theta_pgd200']:.6f} (rel. error "
            f"{pa['pgd200_rel_theta_error']:.1%}); jaxopt ProjectedGradient defaults "
