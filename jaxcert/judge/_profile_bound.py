@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logit
 
 from jaxcert._numerics import xlog1py, xlogy
-from jaxcert.judge._straggler import compacted_loop
+from jaxcert._straggler import compacted_loop
 
 __all__ = ["inner_profile", "profile_loglik_at", "profile_solution", "profile_upper_end",
            "q_range", "swap_labels"]

@@ -169,6 +169,7 @@ def test_wald_matches_numpy_inverse_information():
         wald_interval(c, SB, FB, kind="score")
 
 
+@pytest.mark.slow
 def test_bootstrap_simulation_moments_and_interval():
     x = jnp.array([0.1, 0.8, 0.05])
     simulate = jax.jit(jax.vmap(CI._simulate, in_axes=(0, None, None, None)))

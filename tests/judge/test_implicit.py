@@ -109,7 +109,10 @@ def test_profile_bound_gradients_match_central_differences(num):
     assert np.abs(jac[:, :, 6:10]).max() > 0.01  # some box bound matters
 
 
-@pytest.mark.parametrize("num", _sizes(12, 200))
+# Slow tier only: compiling the differentiated calibrated bound and its central
+# differences takes ~30 s on 2 cores (the default tier keeps the MLE gradients).
+@pytest.mark.parametrize("num", [pytest.param(12, marks=pytest.mark.slow),
+                                 pytest.param(200, marks=pytest.mark.slow)])
 def test_calibrated_bound_gradients_match_central_differences(num):
     def ends(p):
         iv = calibrated_bound(Counts(*p[:6]), p[6:8], p[8:10], p[10], "two-sided")

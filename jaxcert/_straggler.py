@@ -58,13 +58,20 @@ def batched_while(pending, step, consts, state, *, warm_steps: int, block: int):
     return jax.lax.while_loop(lambda st: jnp.any(v_pending(consts, st)), finish_block, state)
 
 
+#: Batches smaller than this keep the plain vmapped loop: compaction saves nothing
+#: there and its larger program costs compile time on every eager call.
+MIN_COMPACTED_BATCH = 64
+
+
 def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
     """A per-lane ``while_loop(pending, step)`` over ``(consts, state)`` whose vmap is
-    :func:`batched_while` with blocks of ``ceil(batch / block_divisor)`` lanes."""
+    :func:`batched_while` with blocks of ``ceil(batch / block_divisor)`` lanes (batches
+    of at least :data:`MIN_COMPACTED_BATCH`)."""
 
-    @jax.custom_batching.custom_vmap
-    def loop(consts, state):
+    def plain(consts, state):
         return jax.lax.while_loop(lambda s: pending(consts, s), lambda s: step(consts, s), state)
+
+    loop = jax.custom_batching.custom_vmap(plain)
 
     @loop.def_vmap
     def _batched(axis_size, in_batched, consts, state):
@@ -73,6 +80,9 @@ def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
 
         consts = jax.tree.map(full, consts, in_batched[0])
         state = jax.tree.map(full, state, in_batched[1])
+        if axis_size < MIN_COMPACTED_BATCH:
+            out = jax.vmap(plain)(consts, state)
+            return out, jax.tree.map(lambda _: True, out)
         out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
                             block=-(-axis_size // block_divisor))
         return out, jax.tree.map(lambda _: True, out)
