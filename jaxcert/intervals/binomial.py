@@ -66,7 +66,7 @@ def _cp(k, n, alpha, side):
     ends = {"lower": ((jnp.where(k > 0, k, 1.0), n - k + 1.0, a_lo, 1.0 - a_lo),),
             "upper": ((k + 1.0, jnp.where(n - k > 0, n - k, 1.0), 1.0 - a_hi, a_hi),)}
     ends["two-sided"] = ends["lower"] + ends["upper"]
-    solved = _logit_quantile(*(jnp.stack(arg) for arg in zip(*ends[side])))
+    solved = _logit_quantile(*(jnp.stack(arg) for arg in zip(*ends[side], strict=True)))
     t_lo = solved[0] if side != "upper" else jnp.zeros_like(k)
     t_hi = solved[-1] if side != "lower" else jnp.zeros_like(k)
     lower = jnp.where((k <= 0) | (a_lo <= 0), 0.0, jax.nn.sigmoid(t_lo))

@@ -63,8 +63,8 @@ import numpy as np
 from jax.scipy.special import ndtr, xlogy
 
 from jaxcert._numerics import as_float
-from jaxcert.judge._box_exact import LATTICE, exact_p_value
 from jaxcert.intervals.binomial import _cp
+from jaxcert.judge._box_exact import LATTICE, exact_p_value
 
 __all__ = ["BoxCheck", "BoxConflictError", "box_check", "box_check_stats", "widen_box"]
 
