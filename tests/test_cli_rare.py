@@ -221,8 +221,11 @@ def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path)
     argv = _openai_argv(server.url, out, "--concurrency", "2")
     try:
         env = dict(os.environ, PYTHONWARNINGS="ignore")
+        # A runner started in the background (`cmd &`) ignores SIGINT and its children
+        # inherit that; restore the default so Python installs its Ctrl-C handler.
         proc = subprocess.Popen([sys.executable, "-m", "jaxcert", *argv[:]], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         sent_at = []
 
         def ctrl_c(n):
