@@ -82,9 +82,9 @@ def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
         state = jax.tree.map(full, state, in_batched[1])
         if axis_size < MIN_COMPACTED_BATCH:
             out = jax.vmap(plain)(consts, state)
-            return out, jax.tree.map(lambda _: True, out)
-        out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
-                            block=-(-axis_size // block_divisor))
+        else:
+            out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
+                                block=-(-axis_size // block_divisor))
         return out, jax.tree.map(lambda _: True, out)
 
     return loop

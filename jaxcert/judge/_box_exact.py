@@ -70,9 +70,11 @@ def _pmf(k, valid, m, q):
     return jnp.where(valid, jnp.exp(log_mode) * ratio, 0.0)
 
 
-def _lr(k, m, lo, hi):
-    """``2 m KL(k/m || clip(k/m, lo, hi))`` on a lattice (0 for an empty class)."""
-    p = k / jnp.maximum(m, 1.0)
+def lr_statistic(k, m, lo, hi):
+    """``2 m KL(k/m || clip(k/m, lo, hi))``: one class's LR statistic, for the observed
+    counts and on the lattice alike (0 for an empty class; ``inf`` where the box end
+    forbids the observed rate)."""
+    p = k / jnp.where(m > 0, m, 1.0)
     b = jnp.clip(p, lo, hi)
     kl = xlogy(p, p / b) + xlogy(1.0 - p, (1.0 - p) / (1.0 - b))
     t = jnp.where(b != p, 2.0 * m * kl, 0.0)
@@ -104,10 +106,10 @@ def exact_p_value(t_obs, n1, n0, sb, fb, size=LATTICE):
     """
     tol = 1e-9 * (1.0 + t_obs)  # the observed point must count itself
     k0, v0, cov0 = _window(n0, fb[0], fb[1], size)
-    t0 = _lr(k0, n0, fb[0], fb[1])
+    t0 = lr_statistic(k0, n0, fb[0], fb[1])
     tables = [_tail_table(t0, k0, v0, _pmf(k0, v0, n0, r), n0, fb[0], fb[1]) for r in fb]
     k1, v1, cov1 = _window(n1, sb[0], sb[1], size)
-    c = t_obs - tol - jnp.where(v1, _lr(k1, n1, sb[0], sb[1]), 0.0)
+    c = t_obs - tol - jnp.where(v1, lr_statistic(k1, n1, sb[0], sb[1]), 0.0)
     best = jnp.zeros(())
     for s in (sb[0], sb[1]):
         pmf1 = _pmf(k1, v1, n1, s)

@@ -39,7 +39,7 @@ from the likelihood ratio at the bound instead of from a variance, so it works a
   (``benchmarks/results/reproduce_cmle/README.md``).
 
 Cost: one CMLE fit, one profile root (:func:`~jaxcert.judge.cmle_intervals.lr_bound`)
-and one Beta quantile (fixed 30 iterations) per end: about the cost of the profile
+and one Beta quantile (6-12 Newton steps) per end: about the cost of the profile
 bound, deterministic (no PRNG key, no simulation), pure, jit/vmap-able; ``alpha``
 is traced. A parametric bootstrap of the critical value would cost 200-1000 fits per
 bound and was rejected for sweeps of millions of bounds.
