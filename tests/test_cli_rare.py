@@ -222,10 +222,13 @@ def test_ctrl_c_exits_130_fast_keeps_cache_and_resumes_without_repeats(tmp_path)
     try:
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         # A runner started in the background (`cmd &`) ignores SIGINT and its children
-        # inherit that; restore the default so Python installs its Ctrl-C handler.
-        proc = subprocess.Popen([sys.executable, "-m", "jaxcert", *argv[:]], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # inherit that; a small launcher restores the default and execs the CLI, so Python
+        # installs its Ctrl-C handler. (Not preexec_fn: that forks this JAX-threaded
+        # process through the at-fork hooks, which JAX answers with a warning.)
+        launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                    "os.execv(sys.executable, [sys.executable, '-m', 'jaxcert', *sys.argv[1:]])")
+        proc = subprocess.Popen([sys.executable, "-c", launcher, *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         sent_at = []
 
         def ctrl_c(n):
