@@ -26,7 +26,7 @@ import numpy as np
 from jaxcert._validate import check_alpha, check_side
 from jaxcert.rare.space import ProductSpace
 
-__all__ = ["cost_per_input"]
+__all__ = ["cost_per_input", "stage_weights", "weight_stage_terms"]
 
 
 def as_space(space) -> ProductSpace:
@@ -45,7 +45,7 @@ def check_common(budget, alpha, side) -> None:
 
 
 def check_ce_options(space, *, defensive, rho, smoothing, power, train_fraction, components,
-                     floor) -> float:
+                     floor, min_ess=0.1) -> float:
     """Checks the CE options of :func:`jaxcert.rare.estimate`; returns the floor.
 
     The floor defaults to ``0.01 / K_max``: every category keeps some probability.
@@ -55,6 +55,8 @@ def check_ce_options(space, *, defensive, rho, smoothing, power, train_fraction,
             raise ValueError(f"{name} must be in (0, 1]; got {v!r}")
     if not (np.isfinite(power) and 0 <= power <= 2):
         raise ValueError(f"power must be in [0, 2]; got {power!r}")
+    if not (np.isfinite(min_ess) and 0 <= min_ess < 1):
+        raise ValueError(f"min_ess must be in [0, 1); got {min_ess!r}")
     if not (0 <= train_fraction < 1):
         raise ValueError(f"train_fraction must be in [0, 1); got {train_fraction!r}")
     if (isinstance(components, bool) or not isinstance(components, (int, np.integer))
@@ -79,8 +81,9 @@ def cost_per_input(evaluate) -> int:
 def plan_stages(budget_inputs, train_fraction, stages, batch_size, rho, budget, cost):
     """``(stages, batch_size)`` of CEM training within ``train_fraction`` of the inputs.
 
-    Defaults: up to 10 stages of at least 50 draws. A stage needs ``ceil(1 / rho)``
-    draws (at least 10) for its elite quantile to hold one draw, and at least 2 inputs
+    Defaults: up to 6 stages of at least 50 draws (fewer, larger stages learn the
+    proposal with less noise: measured in ``benchmarks/bench_cem.py``). A stage needs
+    ``ceil(1 / rho)`` draws (at least 10) for its elite quantile to hold one draw, and at least 2 inputs
     must be left for the estimation stage.
     """
     n_train = int(train_fraction * budget_inputs)
@@ -88,7 +91,7 @@ def plan_stages(budget_inputs, train_fraction, stages, batch_size, rho, budget, 
     if n_train <= 0:
         return 0, 0
     if stages is None and batch_size is None:
-        stages = max(1, min(10, n_train // 50))
+        stages = max(1, min(6, n_train // 50))
     if batch_size is None:
         batch_size = n_train // stages
     if stages is None:
@@ -136,7 +139,7 @@ def plan_estimate(evaluate, train_evaluate, budget, *, train_fraction, stages, b
     est_inputs = (budget - stages * batch_size * train_cost) // cost
     if est_inputs < 2:
         raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
-    reuse = stages // 2 if reuse is None else reuse
+    reuse = max(stages - 1, 0) if reuse is None else reuse
     if (isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer))
             or not 0 <= reuse <= stages):
         raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
@@ -170,3 +173,33 @@ def evaluate_valid(space, evaluate, X, chunk):
         part = idx[s : s + chunk]
         F[part] = evaluate_checked(evaluate, X[part])
     return F, valid
+
+
+def stage_weights(sizes) -> np.ndarray:
+    """Weights ``lambda_t`` (sum 1) of the reused training stages and the fresh stage.
+
+    ``sizes``: draws of the reused training stages in order, then of the fresh stage.
+    The ``j``-th of ``R`` reused training stages gets ``n_j (j / R)^2``, the fresh stage
+    ``n``: later stages come from proposals that have learnt more, and the quadratic ramp
+    was the best FIXED schedule measured on the planted landscapes of
+    ``benchmarks/bench_cem.py`` (within 2-15% of weights proportional to the exact
+    per-stage efficiency, which no rule fixed before the draws can know). Fixed before
+    any draw, so ``sum_t lambda_t mean(z_t)`` stays unbiased.
+    """
+    n = np.asarray(sizes, dtype=float)
+    R = n.size - 1
+    g = np.append((np.arange(1, R + 1) / max(R, 1)) ** 2, 1.0)
+    lam = n * g
+    return lam / lam.sum()
+
+
+def weight_stage_terms(terms):
+    """Scales each stage's terms so their plain mean is ``sum_t lambda_t mean(z_t)``.
+
+    Stratified variances and diagnostics of the scaled terms are those of the weighted
+    estimate, so the interval and reliability code needs no weights of its own.
+    """
+    sizes = [t.size for t in terms]
+    lam = stage_weights(sizes)
+    total = sum(sizes)
+    return [z * (lam_t * total / n_t) if n_t else z for z, lam_t, n_t in zip(terms, lam, sizes, strict=True)]

@@ -30,7 +30,15 @@ the estimation outcome is ``F`` itself the zero-variance density is ``p0 F`` (``
 1``). The classic top-rho CE (``power = 0``, small ``rho``) targets ``p0 1[S >= gamma]``,
 which wastes the graded signal and at five nines rarely sees an elite at all.
 
-``rho``, ``power``, ``smoothing``, ``floor`` and ``defensive`` are traced: sweeping them
+Tempering: far from the failure region the weights of step 2 are so uneven that one
+draw decides the update; ``min_ess`` lowers the exponent for that stage until the
+weights' ESS is ``min_ess`` times the elite size (:func:`tempered_power`). Measured on
+the planted landscapes of ``benchmarks/bench_cem.py`` (6 stages of 150, smoothing
+0.5): the trained proposal reaches 80-90% of the per-call efficiency of the
+variance-optimal density at mu = 1e-5, against 50-60% without tempering, and the target
+``power = 1`` for graded outcomes becomes usable (it lost to ``1/2`` untempered).
+
+``rho``, ``power``, ``smoothing``, ``floor``, ``min_ess`` and ``defensive`` are traced: sweeping them
 never recompiles. If no score is positive the proposal is kept (``info.updated``
 False).
 
@@ -107,26 +115,61 @@ def _elite_level(scores, mask, rho):
     return jnp.maximum(gamma, 0.0)
 
 
-def training_log_weights(mask_table, scores, log_q, mask, rho, power):
-    """Log training weights ``log(p0 / q) + power log S`` on the elite set (``-inf`` off it).
+def _ess(log_w):
+    """Kish effective sample size ``(sum w)^2 / sum w^2`` of log weights (``-inf`` = 0)."""
+    m = jnp.max(log_w)
+    w = jnp.exp(log_w - jnp.where(jnp.isfinite(m), m, 0.0))
+    return jnp.sum(w) ** 2 / jnp.maximum(jnp.sum(w * w), 1e-300)
 
-    Returns ``(log_w, elite, gamma)``; shared by the product and mixture updates.
+
+def tempered_power(log_iw, log_s, elite, power, min_ess):
+    """Largest exponent ``p <= power`` whose training weights keep ``ESS >= min_ess |E|``.
+
+    Far from the failure region (the first stages, five nines) the weights
+    ``(p0/q) S^power`` are so uneven that one draw decides the update; tempering the
+    exponent (as in adaptive sequential Monte Carlo) trades bias of that stage's target
+    for a usable sample, and the exponent returns to ``power`` once the proposal is
+    close. The ESS decreases in ``p`` (the weights spread out as ``p`` grows), so a
+    fixed-length bisection finds ``p``: no data-dependent loop, traced ``min_ess``.
+    """
+    def ess_at(p):
+        return _ess(jnp.where(elite, log_iw + p * log_s, -jnp.inf))
+
+    target = min_ess * jnp.sum(elite)
+
+    def halve(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        ok = ess_at(mid) >= target
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    lo, _ = jax.lax.fori_loop(0, 30, halve, (jnp.zeros_like(power), power))
+    return jnp.where(ess_at(power) >= target, power, lo)
+
+
+def training_log_weights(mask_table, scores, log_q, mask, rho, power, min_ess=0.0):
+    """Log training weights ``log(p0 / q) + p log S`` on the elite set (``-inf`` off it).
+
+    ``p = power``, tempered down (:func:`tempered_power`) when ``min_ess > 0`` and the
+    weights at ``power`` have an ESS below ``min_ess`` times the elite size. Returns
+    ``(log_w, elite, gamma)``; shared by the product and mixture updates.
     """
     scores = as_float(scores)
     gamma = _elite_level(scores, mask, rho)
     elite = mask & (scores >= gamma) & (scores > 0)
     log_s = jnp.log(jnp.where(elite, scores, 1.0))
-    log_w = log_nominal(mask_table) - log_q + as_float(power) * log_s
-    return jnp.where(elite, log_w, -jnp.inf), elite, gamma
+    log_iw = log_nominal(mask_table) - log_q
+    p = tempered_power(log_iw, log_s, elite, as_float(power), as_float(min_ess))
+    return jnp.where(elite, log_iw + p * log_s, -jnp.inf), elite, gamma
 
 
-def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor, power=0.5):
+def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor, power=0.5, min_ess=0.0):
     """One CEM update of ``proposal`` from draws ``X`` with log-densities ``log_q``.
 
     Returns ``(new_proposal, info)``; see the module docstring for the maths.
     """
     scores = as_float(scores)
-    log_w, elite, gamma = training_log_weights(proposal.mask, scores, log_q, mask, rho, power)
+    log_w, elite, gamma = training_log_weights(proposal.mask, scores, log_q, mask, rho, power, min_ess)
     w = jnp.exp(log_w - jnp.max(jnp.where(elite, log_w, 0.0)))
     w = jnp.where(elite, w, 0.0)
     K = proposal.probs.shape[-1]
@@ -149,14 +192,15 @@ def cem_update(proposal: Proposal, X, scores, log_q, mask, rho, smoothing, floor
 
 
 @jax.jit
-def _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power):
+def _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power, min_ess):
     X = jnp.asarray(X)
     if log_q is None:
         log_q = log_prob(state.proposal, X)
     if mask is None:
         mask = jnp.ones(X.shape[0], bool)
     new, info = cem_update(
-        state.proposal, X, scores, log_q, mask, as_float(rho), as_float(smoothing), as_float(floor), as_float(power)
+        state.proposal, X, scores, log_q, mask, as_float(rho), as_float(smoothing), as_float(floor), as_float(power),
+        as_float(min_ess),
     )
     return CEMState(new, state.step + 1), info
 
@@ -169,8 +213,9 @@ def cem_step(
     *,
     rho=1.0,
     power=0.5,
-    smoothing=0.7,
+    smoothing=0.5,
     floor=1e-3,
+    min_ess=0.1,
     log_q=None,
     mask=None,
 ) -> tuple[CEMState, CEMInfo]:
@@ -188,6 +233,8 @@ def cem_step(
         ``p0 sqrt(F)``, 1 targets ``p0 F``, 0 with small ``rho`` is classic CE).
       smoothing: ``a`` in ``v <- a v_new + (1 - a) v_old`` (traced).
       floor: probability floor (traced).
+      min_ess: temper ``power`` down while the training weights' ESS is below this
+        fraction of the elite set (traced; 0 = never; :func:`tempered_power`).
       log_q: ``(B,)`` log-density of the distribution ``X`` was drawn from (default:
         ``state.proposal``; pass the FULL defensive-mixture density when the draws
         came from the mixture, as :func:`jaxcert.rare.estimate` does).
@@ -202,7 +249,7 @@ def cem_step(
       >>> state, info = cem_step(jax.random.key(0), state, X, jnp.array([1.0, 0.0, 1.0]))
     """
     del key
-    return _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power)
+    return _cem_step(state, X, scores, log_q, mask, rho, smoothing, floor, power, min_ess)
 
 
 def cem_run(
@@ -214,9 +261,10 @@ def cem_run(
     batch_size: int,
     rho=1.0,
     power=0.5,
-    smoothing=0.7,
+    smoothing=0.5,
     floor=1e-3,
     defensive=0.1,
+    min_ess=0.1,
 ) -> tuple[CEMState, CEMInfo]:
     """Pure-JAX CEM run for a JAX ``score_fn: (B, d) int -> (B,) float``.
 
@@ -226,14 +274,16 @@ def cem_run(
     ``jax.vmap(lambda k, s, params: cem_run(k, s, partial(f, params), ...))`` runs many
     landscapes at once. Returns the final state and stacked per-stage :class:`CEMInfo`.
     """
-    rho, power, smoothing, floor, lam = (as_float(v) for v in (rho, power, smoothing, floor, defensive))
+    rho, power, smoothing, floor, lam, min_ess = (
+        as_float(v) for v in (rho, power, smoothing, floor, defensive, min_ess))
 
     def body(st, k):
         mix = defensive_mixture(st.proposal, lam)
         X = mixture_sample(k, mix, batch_size)
         s = score_fn(X)
         new, info = cem_update(
-            st.proposal, X, s, mixture_log_prob(mix, X), jnp.ones(batch_size, bool), rho, smoothing, floor, power
+            st.proposal, X, s, mixture_log_prob(mix, X), jnp.ones(batch_size, bool), rho, smoothing, floor, power,
+            min_ess,
         )
         return CEMState(new, st.step + 1), info
 

@@ -91,20 +91,21 @@ def _em_step(mixture: Mixture, X, omega):
 
 @partial(jax.jit, static_argnames=("em_steps",))
 def mixture_cem_update(mixture: Mixture, X, scores, log_q, mask, rho, smoothing, floor, power,
-                       min_weight=1e-2, em_steps: int = 5):
+                       min_ess=0.1, min_weight=1e-2, em_steps: int = 5):
     """One CE update of a mixture of products from draws ``X`` with density ``log_q``.
 
     Args:
       mixture: current :class:`Mixture` (components ``(M, d, K_max)``).
       X: int ``(B, d)``; scores: ``(B,)`` in ``[0, 1]``; log_q: ``(B,)`` log density of
         the sampling distribution; mask: bool ``(B,)`` draws to use.
-      rho, smoothing, floor, power: as :func:`jaxcert.rare.cem.cem_step` (traced).
+      rho, smoothing, floor, power, min_ess: as :func:`jaxcert.rare.cem.cem_step` (traced).
       min_weight: floor of each component weight (traced); em_steps: static.
 
     Returns:
       ``(new_mixture, updated)``; the mixture is kept when no score is positive.
     """
-    log_w, elite, _ = training_log_weights(mixture.components.mask[0], scores, log_q, mask, rho, power)
+    log_w, elite, _ = training_log_weights(mixture.components.mask[0], scores, log_q, mask, rho, power,
+                                          min_ess)
     w = jnp.exp(log_w - jnp.max(jnp.where(elite, log_w, -1e300)))
     w = jnp.where(elite, w, 0.0)
     total = jnp.sum(w)

@@ -40,7 +40,7 @@ from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.bootstrap import stratified_moments
-from jaxcert.rare.budget import as_space, cost_per_input, evaluate_valid, plan_stages
+from jaxcert.rare.budget import as_space, cost_per_input, evaluate_valid, plan_stages, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_step
 from jaxcert.rare.mixture import defensive_of
 from jaxcert.rare.reliability import assess, reason_names
@@ -130,7 +130,7 @@ class ComparisonResult:
 
 
 def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0.05, defensive: float = 0.1,
-            power: float = 0.5, smoothing: float = 0.7, floor: float | None = None, train_fraction: float = 0.5,
+            power: float = 0.5, smoothing: float = 0.5, floor: float | None = None, train_fraction: float = 0.5,
             stages: int | None = None, batch_size: int | None = None, reuse: int | None = None,
             train_evaluate_a=None, train_evaluate_b=None, interval: str = "bootstrap-t") -> ComparisonResult:
     """Estimates ``mu_B / mu_A`` with both models evaluated on the same inputs.
@@ -185,7 +185,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     n_inputs = stages * batch_size + (budget - stages * batch_size * train_cost) // cost
     if n_inputs - stages * batch_size < 2:
         raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
-    reuse = stages // 2 if reuse is None else int(reuse)
+    reuse = max(stages - 1, 0) if reuse is None else int(reuse)
     if not 0 <= reuse <= stages:
         raise ValueError(f"reuse must be in [0, stages={stages}]; got {reuse!r}")
     vf = space.valid_fraction(jax.random.fold_in(key, 7), alpha=alpha / 4)
@@ -217,7 +217,8 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
             log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
             state, _ = cem_step(k, state, X, np.maximum(Fa, Fb), rho=1.0, power=power, smoothing=smoothing,
                                 floor=floor, log_q=log_q, mask=valid)
-    za, zb, st = np.concatenate(terms_a), np.concatenate(terms_b), np.concatenate(strata)
+    za, zb = (np.concatenate(weight_stage_terms(t)) for t in (terms_a, terms_b))
+    st = np.concatenate(strata)
     S = len(strata)
     ka, kb = jax.random.split(key_boot)
     assess_a = assess(ka, za, st, S, alpha, num_uniform=n_uniform)

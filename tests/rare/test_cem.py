@@ -67,10 +67,35 @@ def test_update_with_mask_and_binary_failures():
     q, X, s = batch(3)
     s01 = (s >= 0.5).astype(float)  # fewer than rho*B failures -> elite = all failures
     valid = jnp.arange(B) % 3 != 0
-    state, info = C.cem_step(jax.random.key(0), C.cem_init(SIZES, q), X, s01, rho=0.5, mask=valid)
+    state, info = C.cem_step(jax.random.key(0), C.cem_init(SIZES, q), X, s01, rho=0.5, smoothing=0.7, mask=valid)
     ref, _, n_el = numpy_update(q, X, s01, 0.5, 0.7, 1e-3, valid)
     np.testing.assert_allclose(state.proposal.probs, ref, rtol=RTOL, atol=1e-15)
     assert int(info.num_elite) == int(np.sum(np.asarray(s01 > 0) & np.asarray(valid)))
+
+
+@pytest.mark.parametrize("min_ess", [0.05, 0.2, 0.5])
+def test_tempered_power_is_the_largest_exponent_meeting_the_ess_target(min_ess):
+    rng = np.random.default_rng(3)
+    n = 200
+    log_iw = rng.normal(0.0, 1.0, n)
+    log_s = np.log(rng.uniform(1e-6, 1.0, n) ** 4)  # very uneven scores
+    elite = rng.uniform(size=n) < 0.8
+
+    def ess(p):  # independent NumPy Kish ESS on the elite
+        w = np.exp(np.where(elite, log_iw + p * log_s, -np.inf) - np.max((log_iw + p * log_s)[elite]))
+        return w.sum() ** 2 / (w**2).sum()
+
+    target = min_ess * elite.sum()
+    grid = np.linspace(0.0, 1.0, 20001)
+    ok = np.array([ess(p) >= target for p in grid])
+    expected = grid[ok].max() if ok.any() else 0.0
+    got = float(C.tempered_power(jnp.asarray(log_iw), jnp.asarray(log_s), jnp.asarray(elite),
+                                 jnp.asarray(1.0), jnp.asarray(min_ess)))
+    assert abs(got - expected) <= 1e-4
+    assert ess(got) >= target * (1 - 1e-9) or got == 0.0
+    # min_ess = 0 leaves the exponent alone; an ESS already above target keeps ``power``
+    assert float(C.tempered_power(jnp.asarray(log_iw), jnp.asarray(log_s), jnp.asarray(elite),
+                                  jnp.asarray(1.0), jnp.asarray(0.0))) == 1.0
 
 
 def test_all_zero_scores_keep_proposal():

@@ -47,10 +47,11 @@ def test_k_sample_evaluators_are_charged_k_each():
     la, lb = planted_pair(0)
     r = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000)
     assert r.inferences == 8000  # 1000 inputs x (4 + 4) samples
-    # graded training signals (cost 1 each): 500 training inputs x 2, then 875 x 8
+    # graded training signals (cost 1 each): 6 stages of 83 (500 // 6) inputs x 2, then
+    # (8000 - 996) // 8 = 875 estimation inputs x 8
     ra = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
                  train_evaluate_a=landscape_evaluator(la), train_evaluate_b=landscape_evaluator(lb))
-    assert ra.inferences == 500 * 2 + 875 * 8 == 8000
+    assert ra.inferences == 6 * 83 * 2 + 875 * 8 == 7996
     assert ra.hits_a > r.hits_a  # the graded signal lets CE find the shared corner
     with pytest.raises(ValueError, match="both train_evaluate_a and train_evaluate_b"):
         compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
