@@ -27,8 +27,9 @@ too few hits, low ESS), checked against the per-run exact efficiency.
 Landscapes: planted over 10^6 inputs (``jaxcert.rare.synthetic``), concentrated /
 intermediate / diffuse at mu = 1e-3 / 1e-4 / 1e-5, 8 landscapes per cell.
 
-Usage: ``python benchmarks/bench_cem.py [--quick] [--seeds S]`` (full: 400 seeds).
-Writes ``benchmarks/results/bench_cem_cpu.{json,md}``.
+Usage: ``python benchmarks/bench_cem.py [--quick] [--seeds S] [--outcomes ...]
+[--landscapes ...] [--tag T]`` (full: 400 seeds). Writes
+``benchmarks/results/bench_cem_cpu{T}.{json,md}``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ OUTCOMES = ("0/1", "graded", "0/1 train")
 RESULTS = Path(__file__).parent / "results"
 CFG = dict(budget=2000, stages=6, batch=150, reuse=5, defensive=0.1, smoothing=0.5, floor=1e-3, alpha=0.05, min_ess=0.1)
 TARGETS = {"0/1": (3, 15, 250), "graded": (20, 150, 3000)}
+# variance-optimal CE targets: p0 sqrt(F) for 0/1 outcomes, p0 F for graded ones (usable with tempering)
+POWERS = {"0/1": 0.5, "graded": 1.0, "0/1 train": 0.5}
 
 
 def grid_log_q(mixture):
@@ -78,14 +81,18 @@ def grid_log_q(mixture):
 
 
 @partial(jax.jit, static_argnames=("outcome",))
-def one_run(key, L, F_grid, outcome, power):
-    """One run: training stages, estimation stage, exact and sampled figures."""
+def simulate_run(key, L, F_grid, outcome, power):
+    """One run's terms: ``(z, strata, exact conditional variance, uniform draws)``.
+
+    ``z`` are scaled so that ``mean(z)`` is the stage-weighted estimate (as
+    :func:`jaxcert.rare.budget.weight_stage_terms` does in the library).
+    """
     c = CFG
     n_est = c["budget"] - c["stages"] * c["batch"]
     N = float(np.prod(SIZES))
     log_p0 = -math.log(N)
     prop = cem_init(SIZES).proposal
-    k_train, k_est, k_y, k_int = jax.random.split(key, 4)
+    k_train, _, k_y, _ = jax.random.split(key, 4)
     zs, strata, exact = [], [], jnp.zeros(())
     train_binary = outcome == "0/1 train"
     sizes = [c["batch"]] * c["stages"] + [n_est]
@@ -115,8 +122,14 @@ def one_run(key, L, F_grid, outcome, power):
             second = jnp.sum(jnp.exp(2 * log_p0 - lq) * out2)
             mu = jnp.mean(F_grid)
             exact = exact + lam_t**2 * (second - mu**2) / sizes[t]
-    z, st = jnp.concatenate(zs), jnp.concatenate(strata)
-    a = assess(k_int, z, st, len(zs), c["alpha"], num_uniform=uniform_draws)
+    return jnp.concatenate(zs), jnp.concatenate(strata), exact, uniform_draws
+
+
+@partial(jax.jit, static_argnames=("outcome",))
+def one_run(key, L, F_grid, outcome, power):
+    """One run: training stages, estimation stage, exact and sampled figures."""
+    z, st, exact, uniform_draws = simulate_run(key, L, F_grid, outcome, power)
+    a = assess(jax.random.split(key, 4)[3], z, st, CFG["reuse"] + 1, CFG["alpha"], num_uniform=uniform_draws)
     return exact, a
 
 
@@ -203,15 +216,16 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="8 runs per cell on 2 landscapes")
     ap.add_argument("--seeds", type=int, default=None, help="runs per cell (default 400, quick 8)")
     ap.add_argument("--outcomes", default=",".join(OUTCOMES))
+    ap.add_argument("--landscapes", default=",".join(CONCENTRATIONS), help="subset of " + ",".join(CONCENTRATIONS))
+    ap.add_argument("--tag", default="", help="suffix of the output files (bench_cem_cpu<tag>.{json,md})")
     args = ap.parse_args(argv)
     seeds = args.seeds or (8 if args.quick else 400)
     num_landscapes = 2 if args.quick else 8
-    # variance-optimal targets: p0 sqrt(F) for 0/1 outcomes, p0 F for graded ones (usable with tempering)
-    powers = {"0/1": 0.5, "graded": 1.0, "0/1 train": 0.5}
+    powers = POWERS
     cells = []
     for outcome in args.outcomes.split(","):
         for mass in MASSES:
-            for conc in CONCENTRATIONS:
+            for conc in args.landscapes.split(","):
                 t0 = time.perf_counter()
                 c = run_cell(mass, conc, outcome, seeds, powers[outcome], num_landscapes)
                 cells.append(c)
@@ -220,8 +234,8 @@ def main(argv=None):
                       f"{c['unreliable_share_where_efficiency_below_1']})  [{time.perf_counter() - t0:.0f}s]", flush=True)
     res = dict(environment=environment(), config=dict(quick=args.quick, seeds=seeds, powers=powers, **CFG), cells=cells)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_cem_cpu.json").write_text(json.dumps(res, indent=2))
-    (RESULTS / "bench_cem_cpu.md").write_text(to_markdown(res))
+    (RESULTS / f"bench_cem_cpu{args.tag}.json").write_text(json.dumps(res, indent=2))
+    (RESULTS / f"bench_cem_cpu{args.tag}.md").write_text(to_markdown(res))
     print(to_markdown(res))
 
 

@@ -40,6 +40,12 @@ a verdict, with the reasons:
   flagged runs among those worse than uniform sampling (squared error above the
   uniform variance) from 0.80 to 0.90 (held-out seeds: 0.77 to 0.93; false alarms
   12% to 4%).
+  These figures are the 64-seed study of the previous CE engine
+  (``benchmarks/results/unreliable_flag_cpu.md``); a quick rerun with the current one
+  (tempered CE, ramped stage weights, fresh-stage k-hat; ``unreliable_flag_cpu_quick.md``,
+  8 seeds per cell) flags 0.73 / 0.86 of the runs worse than uniform sampling (22 / 21
+  runs) with 0.12 / 0.06 false alarms, and bench_cem's 400-run concentrated cells show
+  false alarms of 0-21% per cell: the thresholds have not been re-tuned for the new engine.
   What no rule here can flag: a run whose proposal missed a region that no draw hit.
   Its sample is indistinguishable from a run on a landscape without that region
   (study: graded intermediate landscapes at 1e-3, estimate ~mu/2, ESS ~400).
