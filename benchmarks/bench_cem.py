@@ -50,7 +50,7 @@ import numpy as np
 
 import jaxcert
 from jaxcert.rare import ProductSpace, landscape_mu, landscape_score, planted_landscape
-from jaxcert.rare.budget import stage_weights
+from jaxcert.rare.budget import stage_weights, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_update
 from jaxcert.rare.proposal import defensive_mixture, mixture_log_prob, mixture_sample_components
 from jaxcert.rare.reliability import assess
@@ -84,8 +84,8 @@ def grid_log_q(mixture):
 def simulate_run(key, L, F_grid, outcome, power):
     """One run's terms: ``(z, strata, exact conditional variance, uniform draws)``.
 
-    ``z`` are scaled so that ``mean(z)`` is the stage-weighted estimate (as
-    :func:`jaxcert.rare.budget.weight_stage_terms` does in the library).
+    ``z`` are scaled by :func:`jaxcert.rare.budget.weight_stage_terms` (as in the
+    library) so that ``mean(z)`` is the stage-weighted estimate.
     """
     c = CFG
     n_est = c["budget"] - c["stages"] * c["batch"]
@@ -98,7 +98,6 @@ def simulate_run(key, L, F_grid, outcome, power):
     sizes = [c["batch"]] * c["stages"] + [n_est]
     reused = list(range(c["stages"] - c["reuse"], c["stages"] + 1))
     lam = stage_weights([sizes[t] for t in reused])  # fixed before any draw
-    n_reused = sum(sizes[t] for t in reused)
     uniform_draws = jnp.zeros(())
     for t, k in enumerate(jax.random.split(k_train, c["stages"] + 1)):
         mix = defensive_mixture(prop, c["defensive"])
@@ -114,15 +113,14 @@ def simulate_run(key, L, F_grid, outcome, power):
         uniform_draws = uniform_draws + (sizes[t] if t == 0 else jnp.sum(comp == 0))  # stage 0 is all uniform
         if t in reused:
             lam_t = lam[reused.index(t)]
-            w = jnp.exp(log_p0 - log_q) * (lam_t * n_reused / sizes[t])  # plain mean = weighted estimate
-            zs.append(outcome_vals * w)
+            zs.append(outcome_vals * jnp.exp(log_p0 - log_q))
             strata.append(jnp.full(sizes[t], len(zs) - 1))
             lq = grid_log_q(mix)
             out2 = F_grid**2 if outcome == "graded" else F_grid  # E[outcome^2 | x]
             second = jnp.sum(jnp.exp(2 * log_p0 - lq) * out2)
             mu = jnp.mean(F_grid)
             exact = exact + lam_t**2 * (second - mu**2) / sizes[t]
-    return jnp.concatenate(zs), jnp.concatenate(strata), exact, uniform_draws
+    return jnp.concatenate(weight_stage_terms(zs)), jnp.concatenate(strata), exact, uniform_draws
 
 
 @partial(jax.jit, static_argnames=("outcome",))
