@@ -131,6 +131,8 @@ def bad(X):
         (SPACE, bad, 15, {}, "below one CEM round"),
         (SPACE, bad, 500, dict(interval="wald"), "interval must be one of"),
         (SPACE, bad, 500, dict(power=-1.0), "power"),
+        (SPACE, bad, 500, dict(min_ess=1.0), r"min_ess must be in \[0, 1\)"),
+        (SPACE, bad, 500, dict(min_ess=float("nan")), "min_ess"),
         (SPACE, bad, 500, dict(components=0), "components"),
         (SPACE, bad, 500, dict(reuse=9), "reuse"),
         (SPACE, bad, 1, {}, "budget must be an int >= 2"),
