@@ -141,6 +141,13 @@ def _exact_fit_jvp(primals, tangents):
     c, lo, hi = primals
     dc, dlo, dhi = tangents
     x, f = exact_solve(c, lo, hi)
-    dx = fit_tangent(c, lo, hi, x, dc, dlo, dhi)
-    df = -envelope_tangent(c, lo, hi, x, dc, dlo, dhi, jnp.ones(3, bool))
-    return (x, f), (dx, jnp.where(jnp.isfinite(f), df, 0.0))
+    # The primal is solved on raw input (callers mask bad lanes); the tangent rule
+    # runs on a sanitised copy, so that NaN coefficients of a bad lane cannot turn
+    # its zero cotangent into NaN for inputs it shares with good lanes.
+    ok = (jnp.all(jnp.isfinite(c)) & jnp.all(c >= 0) & jnp.all(jnp.isfinite(lo)) & jnp.all(jnp.isfinite(hi))
+          & jnp.all(lo <= hi) & jnp.all(jnp.isfinite(x)))
+    c_s, x_s = jnp.where(ok, c, 1.0), jnp.where(ok, x, 0.5)
+    lo_s, hi_s = jnp.where(ok, lo, 0.0), jnp.where(ok, hi, 1.0)
+    dx = fit_tangent(c_s, lo_s, hi_s, x_s, dc, dlo, dhi)
+    df = -envelope_tangent(c_s, lo_s, hi_s, x_s, dc, dlo, dhi, jnp.ones(3, bool))
+    return (x, f), (jnp.where(ok, dx, 0.0), jnp.where(ok & jnp.isfinite(f), df, 0.0))
