@@ -130,6 +130,24 @@ def test_vmap_grad_of_public_mle():
     assert g.shape == (8, 10) and bool(jnp.all(jnp.isfinite(g)))
 
 
+def test_bad_traced_lane_does_not_poison_the_gradient_of_shared_counts():
+    # A sweep over boxes for one set of counts, one box NaN (traced, so no front-door
+    # error). The exact solver runs on raw input and masks bad lanes afterwards; the
+    # mask's zero cotangent must not meet NaN coefficients of the bad lane on the way
+    # back (NaN * 0 = NaN would spread to the counts every lane shares).
+    p = _problems(4, 4)
+    fb = p[:, 8:10].at[1, 0].set(jnp.nan)
+
+    def total(c, boxes):
+        return jnp.nansum(mle(Counts(*c), p[:, 6:8], boxes).theta)
+
+    g = jax.grad(total)(p[0, :6], fb)
+    keep = jnp.array([0, 2, 3])
+    good = jax.grad(lambda c: jnp.sum(mle(Counts(*c), p[keep, 6:8], fb[keep]).theta))(p[0, :6])
+    assert bool(jnp.all(jnp.isfinite(g)))
+    np.testing.assert_allclose(np.asarray(g), np.asarray(good), rtol=1e-12, atol=1e-15)
+
+
 def test_kink_returns_the_loosening_one_sided_derivative():
     # Box edge exactly at the unconstrained optimum: the bound touches with zero
     # multiplier. Documented: the derivative is the one for loosening (0 here).
