@@ -3,10 +3,11 @@
 ``vmap`` of a ``lax.while_loop`` runs the body on the whole batch until the last lane
 is done: a root search that takes 5 iterations on most problems and 23 on a few costs
 23 for all. :func:`batched_while` runs ``warm_steps`` masked iterations on the whole
-batch, then gathers the lanes still pending into blocks of static size ``block``,
-finishes each block with its own batched while loop and scatters the results back.
-Results are identical to the plain vmapped loop (each lane runs the same iterations);
-only the schedule changes.
+batch, then (optional ``rounds``) a fixed number of masked iterations on the pending
+lanes gathered into ever smaller blocks, then gathers what is still pending into
+blocks of static size ``block``, finishes each block with its own batched while loop
+and scatters the results back. Results are identical to the plain vmapped loop (each
+lane runs the same iterations); only the schedule changes.
 
 :func:`compacted_loop` wraps a per-lane loop in ``jax.custom_batching.custom_vmap``
 so that kernels keep their one-problem form and get the compacted schedule whenever
@@ -26,12 +27,15 @@ def _where(mask, new, old):
         lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o), new, old)
 
 
-def batched_while(pending, step, consts, state, *, warm_steps: int, block: int):
+def batched_while(pending, step, consts, state, *, warm_steps: int, block: int, rounds=()):
     """``vmap(lambda k, s: while_loop(partial(pending, k), partial(step, k), s))(consts, state)``.
 
     ``pending(k, s) -> bool`` and ``step(k, s) -> s`` are per-lane; ``consts`` and
     ``state`` are pytrees with a leading batch axis. ``pending`` must eventually turn
-    false on every lane (an iteration cap in the state).
+    false on every lane (an iteration cap in the state). ``rounds`` is a sequence of
+    ``(block_size, steps)``: after the warm steps, each round gathers up to
+    ``block_size`` pending lanes and runs ``steps`` masked iterations on them only
+    (lanes that do not fit wait for a later round or the final blocks).
     """
     size = jax.tree.leaves(state)[0].shape[0]
     block = max(1, min(block, size))
@@ -42,18 +46,29 @@ def batched_while(pending, step, consts, state, *, warm_steps: int, block: int):
 
     state = jax.lax.fori_loop(0, warm_steps, warm, state)
 
-    def finish_block(st):
-        todo = v_pending(consts, st)
-        idx = jnp.nonzero(todo, size=block, fill_value=size)[0]
-        valid = idx < size
+    def gather(st, width):
+        idx = jnp.nonzero(v_pending(consts, st), size=width, fill_value=size)[0]
         take = lambda x: jnp.take(x, idx, axis=0, mode="clip")  # noqa: E731
-        sub_k, sub_s = jax.tree.map(take, consts), jax.tree.map(take, st)
+        return idx, idx < size, jax.tree.map(take, consts), jax.tree.map(take, st)
+
+    def scatter(st, idx, sub):
+        return jax.tree.map(lambda full, part: full.at[idx].set(part, mode="drop"), st, sub)
+
+    for width, steps in rounds:
+        idx, valid, sub_k, sub_s = gather(state, max(1, min(int(width), size)))
+
+        def masked(_, s, valid=valid, sub_k=sub_k):
+            return _where(valid & jax.vmap(pending)(sub_k, s), jax.vmap(step)(sub_k, s), s)
+
+        state = scatter(state, idx, jax.lax.fori_loop(0, int(steps), masked, sub_s))
+
+    def finish_block(st):
+        idx, valid, sub_k, sub_s = gather(st, block)
 
         def one(ok, k, s):
             return jax.lax.while_loop(lambda s: ok & pending(k, s), lambda s: step(k, s), s)
 
-        sub_s = jax.vmap(one)(valid, sub_k, sub_s)
-        return jax.tree.map(lambda full, sub: full.at[idx].set(sub, mode="drop"), st, sub_s)
+        return scatter(st, idx, jax.vmap(one)(valid, sub_k, sub_s))
 
     return jax.lax.while_loop(lambda st: jnp.any(v_pending(consts, st)), finish_block, state)
 
@@ -63,10 +78,11 @@ def batched_while(pending, step, consts, state, *, warm_steps: int, block: int):
 MIN_COMPACTED_BATCH = 64
 
 
-def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
+def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int, rounds=()):
     """A per-lane ``while_loop(pending, step)`` over ``(consts, state)`` whose vmap is
     :func:`batched_while` with blocks of ``ceil(batch / block_divisor)`` lanes (batches
-    of at least :data:`MIN_COMPACTED_BATCH`)."""
+    of at least :data:`MIN_COMPACTED_BATCH`); ``rounds`` as ``(divisor, steps)`` pairs,
+    the round's block being ``ceil(batch / divisor)`` lanes."""
 
     def plain(consts, state):
         return jax.lax.while_loop(lambda s: pending(consts, s), lambda s: step(consts, s), state)
@@ -84,7 +100,8 @@ def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int):
             out = jax.vmap(plain)(consts, state)
         else:
             out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
-                                block=-(-axis_size // block_divisor))
+                                block=-(-axis_size // block_divisor),
+                                rounds=[(-(-axis_size // d), k) for d, k in rounds])
         return out, jax.tree.map(lambda _: True, out)
 
     return loop
