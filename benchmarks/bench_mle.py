@@ -31,6 +31,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
@@ -180,6 +181,7 @@ def main(argv=None):
     p.add_argument("--bound-problems", type=int, default=None)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--chunk-size", type=int, default=4096)
+    p.add_argument("--tag", default="", help="suffix of the result files (e.g. _1core under taskset)")
     args = p.parse_args(argv)
     sizes = args.sizes or ([1000, 16000] if args.quick else [1000, 16000, 1_000_000])
     newton_sizes = args.newton_sizes or ([1000] if args.quick else [1000, 16000])
@@ -223,6 +225,7 @@ def main(argv=None):
         "jax_version": jax.__version__, "jaxcert_version": jaxcert.__version__,
         "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
         "x64": bool(jax.config.jax_enable_x64), "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)), "argv": list(argv if argv is not None else sys.argv[1:]),
         "python": platform.python_version(), "quick": args.quick, "reps": args.reps,
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "rates_per_s": stats, "scipy_problems": n_scipy, "bound_problems": n_bound,
@@ -241,11 +244,12 @@ def main(argv=None):
     }
     print(json.dumps(out, indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_mle_cpu.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS / f"bench_mle_cpu{args.tag}.json").write_text(json.dumps(out, indent=1) + "\n")
     md = [f"# bench_mle ({'quick' if args.quick else 'full'}), {out['date']}", "",
           f"jax {out['jax_version']}, device {out['device']} ({out['platform']}), "
-          f"x64={out['x64']}, {out['cpu_count']} CPUs, OPENBLAS_NUM_THREADS="
-          f"{out['openblas_threads']}, {args.reps} interleaved repetitions", "",
+          f"x64={out['x64']}, {out['cpu_count']} CPUs ({out['cpus_usable']} usable), OPENBLAS_NUM_THREADS="
+          f"{out['openblas_threads']}, {args.reps} interleaved repetitions; arguments: "
+          f"`{' '.join(out['argv']) or '(defaults)'}`", "",
           "| run | problems | min /s | median /s | max /s | median vs scipy |",
           "|---|---|---|---|---|---|"]
     for k, v in stats.items():
@@ -270,7 +274,7 @@ def main(argv=None):
            f"{pa['pgd200_rel_theta_error']:.1%}); jaxopt ProjectedGradient defaults "
            f"{pa['theta_jaxopt_defaults']:.6f} after {pa['jaxopt_defaults_iters']} iterations "
            f"(rel. error {pa['jaxopt_defaults_rel_theta_error']:.1%}).", ""]
-    (RESULTS / "bench_mle_cpu.md").write_text("\n".join(md))
+    (RESULTS / f"bench_mle_cpu{args.tag}.md").write_text("\n".join(md))
     return out
 
 
