@@ -41,7 +41,7 @@ def test_batched_while_matches_the_plain_loop(warm, block, rounds):
                                              rounds=rounds))(caps, start)
     steps = np.asarray(want[1])
     assert steps.min() == 0 and steps.max() > 100  # the schedule paths are all used
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
 
 
@@ -51,5 +51,5 @@ def test_compacted_loop_under_vmap_matches_the_plain_loop():
     caps = jnp.full_like(n, 1000)
     start = (n, jnp.zeros_like(n))
     got = jax.jit(jax.vmap(loop))(caps, start)
-    for w, g in zip(_plain(caps, start), got):
+    for w, g in zip(_plain(caps, start), got, strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
