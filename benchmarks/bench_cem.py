@@ -219,18 +219,17 @@ def main(argv=None):
     args = ap.parse_args(argv)
     seeds = args.seeds or (8 if args.quick else 400)
     num_landscapes = 2 if args.quick else 8
-    powers = POWERS
     cells = []
     for outcome in args.outcomes.split(","):
         for mass in MASSES:
             for conc in args.landscapes.split(","):
                 t0 = time.perf_counter()
-                c = run_cell(mass, conc, outcome, seeds, powers[outcome], num_landscapes)
+                c = run_cell(mass, conc, outcome, seeds, POWERS[outcome], num_landscapes)
                 cells.append(c)
                 print(f"{outcome:9s} mu {mass:.0e} {conc:13s} efficiency {c['efficiency']:9.3g}x  coverage "
                       f"{c['coverage']:.3f}  unreliable {c['unreliable_share']:.2f} (given eff<1: "
                       f"{c['unreliable_share_where_efficiency_below_1']})  [{time.perf_counter() - t0:.0f}s]", flush=True)
-    res = dict(environment=environment(), config=dict(quick=args.quick, seeds=seeds, powers=powers, **CFG), cells=cells)
+    res = dict(environment=environment(), config=dict(quick=args.quick, seeds=seeds, powers=POWERS, **CFG), cells=cells)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"bench_cem_cpu{args.tag}.json").write_text(json.dumps(res, indent=2))
     (RESULTS / f"bench_cem_cpu{args.tag}.md").write_text(to_markdown(res))

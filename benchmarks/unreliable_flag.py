@@ -92,7 +92,12 @@ def run_cell(mass, conc, outcome, seeds, num_landscapes, split):
 
 # --- candidate rules: each maps the per-run diagnostics to a flag ------------------------
 def candidates(d):
-    """Rules scored next to the implemented one (k-hat counts only with >= 100 hits, as in assess)."""
+    """Rules scored next to the implemented one.
+
+    Their k-hat counts only with >= 100 hits over all stages: an approximation of
+    assess's gate, which counts the fresh stage's hits (the per-run diagnostics do not
+    keep them apart).
+    """
     kt = (d["khat"] > 0.7) & (d["hits"] >= 100)
     share = lambda s0: (d["max_share"] > s0) & (d["hits"] >= 100)  # noqa: E731
     return {
@@ -163,8 +168,8 @@ NOTES = [
     "* Target 2 (flag <= 0.10 in cells with coverage >= 0.93, runs with efficiency >= 1): 0.078 / 0.125 "
     "(256 / 192 runs); per cell up to 0.16 (study, 0/1 concentrated 1e-3) and 0.20 (held-out, graded "
     "concentrated 1e-5): missed in those cells. Flagged runs in the concentrated cells covered worse than the "
-    "others on the study seeds (0.78-0.90 against 0.91-0.96; the one flagged graded run at 1e-4 covered) but not on the held-out seeds (0.91-1.00 against "
-    "0.92-1.00), so the flag is not shown to pick out the weaker intervals there.",
+    "others on the study seeds (0.78-0.90 against 0.91-0.96; the one flagged graded run at 1e-4 covered) "
+    "but not on the held-out seeds (0.91-1.00 against 0.92-1.00), so the flag is not shown to pick out the weaker intervals there.",
     "* Two failure modes make a run worse than uniform sampling. (a) A region the proposal does not favour is hit "
     "by a defensive draw (weight ~1/l = 10): one term carries 10-90% of the sum while hundreds of terms are "
     "positive (graded outcomes), or the hits are too few / too uneven (0/1 outcomes, diffuse cells, CE collapsed "
@@ -182,8 +187,8 @@ NOTES = [
     "0.85 / 0.85 (a difference of 5 / 9 runs, with the worst cells still at 0.12 / 0.20); k-hat > 1 instead "
     "of 0.7 changes 2 runs. The thresholds were left as they are. Candidates that failed: k-hat on any tail, "
     "ESS < 20 or max share > 0.2 without a hits gate (flag 0.15-0.50 of the good runs: the 10-30 hits of a "
-    "good 0/1 run are naturally uneven), bootstrap-t vs CLT disagreement (0.66 / 0.68 of the bad runs). The held-out seeds "
-    "(other landscapes, other run keys) were printed next to the study seeds during the search, so they are a "
+    "good 0/1 run are naturally uneven), bootstrap-t vs CLT disagreement (0.66 / 0.68 of the bad runs). "
+    "The held-out seeds (other landscapes, other run keys) were printed next to the study seeds during the search, so they are a "
     "check against overfitting the study seeds, not a blind test.",
 ]
 
