@@ -132,15 +132,30 @@ def envelope_tangent(c, lo, hi, x, dc, dlo, dhi, coords):
 
 @jax.custom_jvp
 def exact_fit(c, lo, hi):
-    """:func:`~jaxcert.judge._exact.exact_solve` with implicit derivatives: ``(x, nll)``."""
+    """:func:`~jaxcert.judge._exact.exact_solve` with implicit derivatives: ``(x, nll)``.
+
+    One problem (``c`` of shape (6,)) or a structure-of-arrays batch (batch axes
+    trailing, ``c`` (6, ...), ``lo``/``hi`` (3, ...)).
+    """
     return exact_solve(c, lo, hi)
 
 
 @exact_fit.defjvp
 def _exact_fit_jvp(primals, tangents):
     c, lo, hi = primals
-    dc, dlo, dhi = tangents
     x, f = exact_solve(c, lo, hi)
+    batch = c.shape[1:]
+    if not batch:
+        dx, df = _fit_tangents(c, lo, hi, x, f, *tangents)
+        return (x, f), (dx, df)
+    # Structure-of-arrays batch (batch axes trail): the tangent rule is per problem.
+    flat = lambda a: a.reshape(a.shape[:1] + (-1,))  # noqa: E731
+    dx, df = jax.vmap(_fit_tangents, in_axes=-1, out_axes=-1)(
+        *map(flat, (c, lo, hi, x)), f.reshape(-1), *map(flat, tangents))
+    return (x, f), (dx.reshape(x.shape), df.reshape(f.shape))
+
+
+def _fit_tangents(c, lo, hi, x, f, dc, dlo, dhi):
     # The primal is solved on raw input (callers mask bad lanes); the tangent rule
     # runs on a sanitised copy, so that NaN coefficients of a bad lane cannot turn
     # its zero cotangent into NaN for inputs it shares with good lanes.
@@ -150,4 +165,4 @@ def _exact_fit_jvp(primals, tangents):
     lo_s, hi_s = jnp.where(ok, lo, 0.0), jnp.where(ok, hi, 1.0)
     dx = fit_tangent(c_s, lo_s, hi_s, x_s, dc, dlo, dhi)
     df = -envelope_tangent(c_s, lo_s, hi_s, x_s, dc, dlo, dhi, jnp.ones(3, bool))
-    return (x, f), (jnp.where(ok, dx, 0.0), jnp.where(ok & jnp.isfinite(f), df, 0.0))
+    return jnp.where(ok, dx, 0.0), jnp.where(ok & jnp.isfinite(f), df, 0.0)

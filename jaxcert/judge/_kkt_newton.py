@@ -53,9 +53,12 @@ def _objective(c, x, scale):
 
 
 def kkt_residual(x, g, lo, hi):
-    """``max_i |x_i - P(x_i - g_i)|`` (``inf`` if the gradient is not finite)."""
-    k = jnp.max(jnp.abs(x - jnp.clip(x - g, lo, hi)))
-    return jnp.where(jnp.all(jnp.isfinite(g)), k, jnp.inf)
+    """``max_i |x_i - P(x_i - g_i)|`` (``inf`` if the gradient is not finite).
+
+    ``i`` runs over the leading axis (batch axes, if any, trail).
+    """
+    k = jnp.max(jnp.abs(x - jnp.clip(x - g, lo, hi)), axis=0)
+    return jnp.where(jnp.all(jnp.isfinite(g), axis=0), k, jnp.inf)
 
 
 def _spd_solve(a, b):
