@@ -30,12 +30,16 @@ only lose the comparison) and the one with the largest log-likelihood is returne
 Cubic roots: Viete's trigonometric formula (or a quadratic when the leading
 coefficient vanishes), then a fixed number of bracket-guarded Newton steps on the
 polynomial. Every lane does the same work: vmapped batches cost the same per lane.
+
+Layout. Batch axes trail (``c`` of shape (6, ...)): one problem under ``vmap`` and a
+structure-of-arrays batch run the same code. XLA:CPU is fastest on the latter, with
+same-kind candidates solved together along a leading axis (measured on one core: 25-30%
+fewer microseconds per fit than the vmapped array-of-structures form).
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
-
 
 __all__ = ["exact_solve", "middle_root", "nll_gradient"]
 
