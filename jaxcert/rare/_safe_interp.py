@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import ast
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the parser imports this module: no runtime cycle
+    from jaxcert.rare._safe_expr import Function
 
 __all__ = ["MAX_EXPONENT", "MAX_LOOP", "MAX_STEPS", "MAX_SECONDS", "SNAP_RTOL", "BINOPS",
            "CMPOPS", "CALLS", "MATH_CONST", "RANDOM", "snap", "equal", "mod", "call_name",

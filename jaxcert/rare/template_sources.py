@@ -197,7 +197,7 @@ def _align(abstract: str, question: str, names, where: str) -> tuple[dict, dict]
     return out, raw
 
 
-def _default_latent(name: str, v0: float, text: str) -> _Latent:
+def _default_latent(name: str, v0: float, text: str) -> Latent:
     if is_integral(v0):
         lo = max(1.0, math.floor(v0 / 2)) if v0 >= 1 else 0.0
         return Latent(name, "range", lo, max(2.0 * v0, lo + 1), 1.0, 0, (), (), v0)
