@@ -20,6 +20,7 @@ __all__ = [
     "clip_prob",
     "xlogy",
     "xlog1py",
+    "bernoulli_kl",
     "normal_quantile",
     "chi2_1_quantile",
 ]
@@ -34,6 +35,11 @@ PROB_EPS = 1e-12
 def as_float(x) -> jax.Array:
     """Converts ``x`` to a float64 JAX array."""
     return jnp.asarray(x, dtype=DTYPE)
+
+
+def bernoulli_kl(p, u) -> jax.Array:
+    """Bernoulli KL divergence ``KL(p || u)`` (0 log 0 = 0; ``inf`` where ``u`` excludes ``p``)."""
+    return xlogy(p, p / u) + xlogy(1.0 - p, (1.0 - p) / (1.0 - u))
 
 
 def clip_prob(p, eps: float = PROB_EPS) -> jax.Array:

@@ -34,6 +34,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, xlog1py, xlogy
 
+from jaxcert._numerics import bernoulli_kl
+
 #: Lattice points per class in traced kernels: exact for up to 255 labels per class, and
 #: for ``n q (1 - q)`` up to about 250 beyond that (a ~1000-label class at q = 1/2).
 LATTICE = 256
@@ -76,7 +78,7 @@ def lr_statistic(k, m, lo, hi):
     forbids the observed rate)."""
     p = k / jnp.where(m > 0, m, 1.0)
     b = jnp.clip(p, lo, hi)
-    kl = xlogy(p, p / b) + xlogy(1.0 - p, (1.0 - p) / (1.0 - b))
+    kl = bernoulli_kl(p, b)
     t = jnp.where(b != p, 2.0 * m * kl, 0.0)
     return jnp.where(jnp.isnan(t), jnp.inf, t)
 

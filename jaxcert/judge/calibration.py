@@ -55,9 +55,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import xlogy
 
-from jaxcert._numerics import as_float, normal_quantile
+from jaxcert._numerics import as_float, bernoulli_kl, normal_quantile
 from jaxcert._types import Interval, Status
 from jaxcert._validate import check_box_shapes, tail_alphas
 from jaxcert.counts import Counts
@@ -71,11 +70,6 @@ __all__ = ["calibrated_bound", "calibrated_interval", "effective_binomial", "che
 _M_MAX = 1e12
 
 
-def _kl(p, u):
-    """Bernoulli KL divergence ``KL(p || u)``, finite for ``u`` in (0, 1)."""
-    return xlogy(p, p / u) + xlogy(1.0 - p, (1.0 - p) / (1.0 - u))
-
-
 def effective_binomial(theta_hat, bound, crit):
     """``(m_eff, k_eff)``: the binomial whose MLE and LR bound match the data's.
 
@@ -84,7 +78,7 @@ def effective_binomial(theta_hat, bound, crit):
     """
     t, b = as_float(theta_hat), as_float(bound)
     inner = (b > 0.0) & (b < 1.0) & (b != t)
-    d = _kl(t, jnp.where(inner, b, 0.5))
+    d = bernoulli_kl(t, jnp.where(inner, b, 0.5))
     m = jnp.where(inner & (d > 0), as_float(crit) / (2.0 * jnp.where(d > 0, d, 1.0)), jnp.inf)
     return m, t * m
 
