@@ -78,11 +78,13 @@ def batched_while(pending, step, consts, state, *, warm_steps: int, block: int, 
 MIN_COMPACTED_BATCH = 64
 
 
-def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int, rounds=()):
+def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int, rounds=(),
+                   rounds_min_batch: int = 0):
     """A per-lane ``while_loop(pending, step)`` over ``(consts, state)`` whose vmap is
     :func:`batched_while` with blocks of ``ceil(batch / block_divisor)`` lanes (batches
     of at least :data:`MIN_COMPACTED_BATCH`); ``rounds`` as ``(divisor, steps)`` pairs,
-    the round's block being ``ceil(batch / divisor)`` lanes."""
+    the round's block being ``ceil(batch / divisor)`` lanes, taken on batches of at
+    least ``rounds_min_batch`` lanes (each round compiles one more copy of ``step``)."""
 
     def plain(consts, state):
         return jax.lax.while_loop(lambda s: pending(consts, s), lambda s: step(consts, s), state)
@@ -101,7 +103,8 @@ def compacted_loop(pending, step, *, warm_steps: int, block_divisor: int, rounds
         else:
             out = batched_while(pending, step, consts, state, warm_steps=warm_steps,
                                 block=-(-axis_size // block_divisor),
-                                rounds=[(-(-axis_size // d), k) for d, k in rounds])
+                                rounds=[(-(-axis_size // d), k) for d, k in rounds
+                                        if axis_size >= rounds_min_batch])
         return out, jax.tree.map(lambda _: True, out)
 
     return loop

@@ -53,3 +53,19 @@ def test_compacted_loop_under_vmap_matches_the_plain_loop():
     got = jax.jit(jax.vmap(loop))(caps, start)
     for w, g in zip(_plain(caps, start), got, strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_rounds_are_skipped_below_their_minimum_batch():
+    loop = compacted_loop(_pending, _step, warm_steps=4, block_divisor=32, rounds=((4, 5),),
+                          rounds_min_batch=1024)
+
+    def scatters(n):
+        n = jnp.arange(1, n + 1, dtype=jnp.int64)
+        jaxpr = jax.make_jaxpr(jax.vmap(loop))(jnp.full_like(n, 1000), (n, jnp.zeros_like(n)))
+        return str(jaxpr).count("scatter")  # each round scatters its block back
+
+    assert scatters(512) < scatters(1024)
+    got = jax.jit(jax.vmap(loop))(jnp.full(512, 1000), (jnp.arange(1, 513), jnp.zeros(512, int)))
+    want = _plain(jnp.full(512, 1000), (jnp.arange(1, 513), jnp.zeros(512, int)))
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
