@@ -128,8 +128,7 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
     if solver == "exact":
         # No loop to poison: solve the raw problem and mask bad lanes afterwards
         # (exact_fit sanitises its own derivative rule). A select on the counts in
-        # front of the solve made it ~55% slower on XLA:CPU (one core: 6.6 against
-        # 4.2 us per fit on bench_mle's problems).
+        # front of the solve made it ~55% slower on XLA:CPU (measured on one core).
         zero = jnp.zeros_like(sb[0])
         lo, hi = jnp.stack([zero, sb[0], fb[0]]), jnp.stack([zero + 1.0, sb[1], fb[1]])
         x, f = exact_fit(c, lo, hi)
