@@ -23,6 +23,10 @@ single stage this is ``s^2 / N``.
 
 With no positive term both intervals would be ``[0, 0]``; they return the exact
 zero-failure bound ``upper_cap (1 - a^(1/N))`` as upper end instead (Markov).
+
+Memory: the resamples are drawn in batches of about ``RESAMPLE_ELEMENTS / N``
+(:func:`map_resamples`), so a bootstrap over 10^6 terms needs tens of MB, not the ``B x N``
+arrays (16 GB at ``B = 2000``) that vmapping all resamples at once would hold.
 """
 
 from __future__ import annotations
@@ -34,10 +38,26 @@ import jax.numpy as jnp
 
 from jaxcert._numerics import DTYPE, as_float, normal_quantile
 
-__all__ = ["stratified_moments", "clt_interval", "bootstrap_t_interval", "ASYMPTOTIC_INTERVALS"]
+__all__ = ["stratified_moments", "clt_interval", "bootstrap_t_interval", "map_resamples", "ASYMPTOTIC_INTERVALS"]
 
 #: Asymptotic interval methods ("auto" picks bootstrap-t when hits or ESS are few).
 ASYMPTOTIC_INTERVALS = ("auto", "clt", "bootstrap-t")
+
+#: Resampled terms held at once by :func:`map_resamples` (2^22: ~100 MB of uniforms,
+#: indices and gathered terms).
+RESAMPLE_ELEMENTS = 1 << 22
+
+
+def map_resamples(one, key, num_bootstrap: int, num_terms: int):
+    """``one(k)`` for ``num_bootstrap`` keys split from ``key``, stacked.
+
+    Runs as a ``lax.map`` over batches of ``RESAMPLE_ELEMENTS // num_terms`` resamples
+    (at least 1), so memory stays near ``RESAMPLE_ELEMENTS`` terms for any sample
+    size; the values are those of ``vmap(one)`` over the same keys. Every bootstrap of
+    :mod:`jaxcert.rare` resamples through here.
+    """
+    batch = max(1, min(num_bootstrap, RESAMPLE_ELEMENTS // max(num_terms, 1)))
+    return jax.lax.map(one, jax.random.split(key, num_bootstrap), batch_size=batch)
 
 
 def _segment(z, strata, num_strata):
@@ -110,7 +130,7 @@ def bootstrap_t_interval(key, z, strata, num_strata: int, a_lo, a_hi, upper_cap,
         d = mb - mean
         return jnp.where(vb > 0, d / jnp.sqrt(jnp.where(vb > 0, vb, 1.0)), jnp.where(d < 0, -jnp.inf, jnp.where(d > 0, jnp.inf, 0.0)))
 
-    t = jnp.sort(jax.vmap(one)(jax.random.split(key, num_bootstrap)))
+    t = jnp.sort(map_resamples(one, key, num_bootstrap, N))
     # order statistics without interpolation (T* may be infinite)
     q_hi = t[jnp.clip(jnp.ceil((1.0 - a_lo) * num_bootstrap).astype(jnp.int32) - 1, 0, num_bootstrap - 1)]
     q_lo = t[jnp.clip(jnp.floor(a_hi * num_bootstrap).astype(jnp.int32), 0, num_bootstrap - 1)]

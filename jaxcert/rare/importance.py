@@ -9,7 +9,7 @@ estimate is ``mu_hat = mean(Z)``. Under a defensive mixture ``Z_i in [0, b]`` wi
 
 * ``"clt"``: ``mu_hat +- z_{1-a} s / sqrt(n)`` (``s`` with ddof=1). Asymptotic only:
   it under-covers when few failures are seen and is exactly ``[0, 0]`` with none.
-* ``"bootstrap"``: percentile bootstrap of the mean (vmapped resamples). Same caveat.
+* ``"bootstrap"``: percentile bootstrap of the mean (batched resamples). Same caveat.
   With no failure at all both would return ``[0, 0]``; they then return the exact
   zero-failure bound ``b (1 - a^(1/n))`` instead (Markov: ``P(Z > 0) >= E Z / b``).
 * ``"bernstein"``: empirical Bernstein (Maurer & Pontil 2009, Thm 4) on
@@ -71,6 +71,7 @@ import numpy as np
 
 from jaxcert._numerics import DTYPE, as_float, normal_quantile
 from jaxcert._validate import check_alpha, check_side, tail_alphas
+from jaxcert.rare.bootstrap import map_resamples
 
 __all__ = [
     "ISEstimate",
@@ -181,8 +182,8 @@ def bound_mean(Z, *, weight_bound, alpha=0.05, side="upper", bound="bernstein", 
         up = mean + normal_quantile(1.0 - a_hi) * se if a_hi > 0 else b
         lo = mean - normal_quantile(1.0 - a_lo) * se if a_lo > 0 else 0.0
     else:  # bootstrap
-        idx = jax.random.randint(key, (num_bootstrap, n), 0, n)
-        means = jnp.mean(Z[idx], axis=1)
+        means = map_resamples(lambda k: jnp.mean(Z[jax.random.randint(k, (n,), 0, n)]), key,
+                              num_bootstrap, n)
         up = jnp.quantile(means, 1.0 - a_hi) if a_hi > 0 else b
         lo = jnp.quantile(means, a_lo) if a_lo > 0 else 0.0
     if bound in ("clt", "bootstrap"):  # asymptotic bounds collapse to 0 without failures

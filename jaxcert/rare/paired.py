@@ -39,7 +39,7 @@ from jaxcert._numerics import normal_quantile
 from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha
 from jaxcert.rare import proposal as _prop
-from jaxcert.rare.bootstrap import stratified_moments
+from jaxcert.rare.bootstrap import map_resamples, stratified_moments
 from jaxcert.rare.budget import as_space, cost_per_input, evaluate_valid, plan_stages, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_step
 from jaxcert.rare.mixture import defensive_of
@@ -71,7 +71,7 @@ def _log_ratio_t_quantiles(key, za, zb, strata, num_strata: int, alpha, num_boot
         t = (jnp.log(mb / ma) - lr) / jnp.sqrt(jnp.where(v > 0, v, 1.0))
         return jnp.where(ok & (v > 0), t, jnp.nan)
 
-    t = jax.vmap(one)(jax.random.split(key, num_bootstrap))
+    t = map_resamples(one, key, num_bootstrap, N)
     # a resample without any hit of one model has no ratio: it widens both ends
     t = jnp.sort(jnp.where(jnp.isnan(t), jnp.inf, t))
     hi = t[jnp.clip(jnp.ceil((1 - alpha / 2) * num_bootstrap).astype(jnp.int32) - 1, 0, num_bootstrap - 1)]

@@ -179,9 +179,20 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
                              jnp.floor(jnp.minimum(hits_fresh / 5.0, 3.0 * jnp.sqrt(1.0 * hits_fresh))))
     tail_terms = jnp.where(hits_fresh > tail_size(z.shape[0]), tail_size(z.shape[0]), tail_terms)
     lo_c, up_c = clt_interval(z, strata, num_strata, a_lo, a_hi, upper_cap)
-    lo_b, up_b = bootstrap_t_interval(key, z, strata, num_strata, a_lo, a_hi, upper_cap, num_bootstrap)
     mode = _INTERVALS[interval]
     use_boot = (ess < BOOTSTRAP_ESS) | (hits < BOOTSTRAP_HITS) if mode == 0 else jnp.asarray(mode == 2)
+
+    def boot(_):
+        return bootstrap_t_interval(key, z, strata, num_strata, a_lo, a_hi, upper_cap, num_bootstrap)
+
+    # The bootstrap costs B passes over the terms: run it only when it is the answer
+    # (under vmap the cond becomes a select and both branches run, as before).
+    if mode == 1:
+        lo, up = lo_c, up_c
+    elif mode == 2:
+        lo, up = boot(None)
+    else:
+        lo, up = jax.lax.cond(use_boot, boot, lambda _: (lo_c, up_c), None)
     max_share = jnp.where(total > 0, jnp.max(z) / jnp.where(total > 0, total, 1.0), 1.0)
     reasons = (
         jnp.where((khat > KHAT_THRESHOLD) & (tail_terms >= MIN_TAIL), 1, 0)
@@ -191,8 +202,8 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
     )
     return Assessment(
         estimate=jnp.mean(z),
-        lower=jnp.where(use_boot, lo_b, lo_c),
-        upper=jnp.where(use_boot, up_b, up_c),
+        lower=lo,
+        upper=up,
         bootstrap_t=use_boot,
         khat=khat,
         ess=ess,

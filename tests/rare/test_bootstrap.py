@@ -91,3 +91,41 @@ def test_bootstrap_t_covers_better_than_clt_on_a_heavy_skewed_mean():
     cov_c = np.mean((np.asarray(c[0]) <= true) & (true <= np.asarray(c[1])))
     se = np.sqrt(0.1 * 0.9 / reps)
     assert cov_b >= 0.9 - 3 * se and cov_b > cov_c, (cov_b, cov_c)
+
+
+def test_batched_resamples_give_the_same_interval_as_all_at_once(monkeypatch):
+    """The resamples run in lax.map batches bounded by RESAMPLE_ELEMENTS; the batch size
+    (here 3, with a remainder: 200 = 66 * 3 + 2) must not change a single resample."""
+    import jaxcert.rare.bootstrap as boot
+
+    z, st = sample(7, n=(40, 60))
+    args = (jax.random.key(2), jnp.asarray(z), jnp.asarray(st), 2, 0.025, 0.05, 100.0, 200)
+    eager = boot.bootstrap_t_interval.__wrapped__  # un-jitted: reads the constant per call
+    monkeypatch.setattr(boot, "RESAMPLE_ELEMENTS", 10**9)
+    whole = eager(*args)
+    monkeypatch.setattr(boot, "RESAMPLE_ELEMENTS", 3 * z.size)
+    batched = eager(*args)
+    # same resamples; only the fusion of the sums may differ (last ulp)
+    assert float(batched[0]) == pytest.approx(float(whole[0]), rel=1e-12, abs=0)
+    assert float(batched[1]) == pytest.approx(float(whole[1]), rel=1e-12, abs=0)
+    assert float(whole[0]) < z.mean() < float(whole[1])
+
+
+@pytest.mark.slow
+def test_bootstrap_memory_is_bounded_on_a_large_sample():
+    """2000 resamples of 300,000 terms held at once need > 10 GB; batched, well under 2 GB."""
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, jax.numpy as jnp; jax.config.update('jax_enable_x64', True)\n"
+        "from jaxcert.rare.reliability import assess\n"
+        "N = 300_000; z = jnp.where(jnp.arange(N) % 20_000 == 0, 1.0, 0.0)\n"
+        "a = assess(jax.random.key(0), z, jnp.zeros(N, int), 1, 0.05, num_uniform=N)\n"
+        "assert bool(a.bootstrap_t) and 0 < float(a.lower) < 5e-5 < float(a.upper)\n"
+        # VmHWM is this process's own peak; ru_maxrss would carry the parent's over exec
+        "print([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=600, capture_output=True, text=True)
+    peak_kb = int(out.stdout.split()[-1])
+    assert peak_kb < 2 * 1024 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
