@@ -28,7 +28,8 @@ Landscapes: planted over 10^6 inputs (``jaxcert.rare.synthetic``), concentrated 
 intermediate / diffuse at mu = 1e-3 / 1e-4 / 1e-5, 8 landscapes per cell.
 
 Usage: ``python benchmarks/bench_cem.py [--quick] [--seeds S] [--outcomes ...]
-[--landscapes ...] [--tag T]`` (full: 400 seeds). Writes
+[--landscapes ...] [--masses ...] [--budget B] [--tag T]`` (full: 400 seeds; a larger
+``--budget`` keeps the six training stages and grows the fresh stage). Writes
 ``benchmarks/results/bench_cem_cpu{T}.{json,md}``.
 """
 
@@ -50,6 +51,7 @@ import numpy as np
 
 import jaxcert
 from jaxcert.rare import ProductSpace, landscape_mu, landscape_score, planted_landscape
+from jaxcert.rare.synthetic import CONCENTRATIONS as CONCENTRATION_BETA
 from jaxcert.rare.budget import stage_weights, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_update
 from jaxcert.rare.proposal import defensive_mixture, mixture_log_prob, mixture_sample_components
@@ -62,6 +64,7 @@ OUTCOMES = ("0/1", "graded", "0/1 train")
 RESULTS = Path(__file__).parent / "results"
 CFG = dict(budget=2000, stages=6, batch=150, reuse=5, defensive=0.1, smoothing=0.5, floor=1e-3, alpha=0.05, min_ess=0.1)
 TARGETS = {"0/1": (3, 15, 250), "graded": (20, 150, 3000)}
+SEQUENTIAL_BUDGET = 20_000  # above it runs are simulated one at a time (memory, bootstrap)
 # variance-optimal CE targets: p0 sqrt(F) for 0/1 outcomes, p0 F for graded ones (usable with tempering)
 POWERS = {"0/1": 0.5, "graded": 1.0, "0/1 train": 0.5}
 
@@ -141,7 +144,10 @@ def run_cell(mass, conc, outcome, seeds, power, num_landscapes=8):
         mu = landscape_mu(L)
         var_u = mu * (1 - mu) if outcome != "graded" else float(jnp.var(F_grid))
         keys = jax.random.split(jax.random.key(10_000 * i + 7), per)
-        exact, a = jax.vmap(lambda k: one_run(k, L, F_grid, outcome, power))(keys)
+        run = lambda k: one_run(k, L, F_grid, outcome, power)  # noqa: E731
+        # large budgets: one run at a time, so assess skips the bootstrap where the CLT
+        # is its answer (vmapped, its cond would run both branches for every run)
+        exact, a = jax.vmap(run)(keys) if CFG["budget"] <= SEQUENTIAL_BUDGET else jax.lax.map(run, keys)
         exact = np.asarray(exact)
         eff_run = (var_u / CFG["budget"]) / exact
         cover = (np.asarray(a.lower) <= mu) & (mu <= np.asarray(a.upper))
@@ -157,6 +163,10 @@ def run_cell(mass, conc, outcome, seeds, power, num_landscapes=8):
     n = cover.size
     return dict(
         mass=mass, concentration=conc, outcome=outcome, runs=int(n), power=float(power),
+        # expected defensive draws of the fresh stage in the diffuse part (beta mu), which a
+        # product proposal cannot target: the issue's n l (hidden mass)
+        fresh_defensive_hidden_draws=float((CFG["budget"] - CFG["stages"] * CFG["batch"]) * CFG["defensive"]
+                                           * CONCENTRATION_BETA[conc] * mass),
         efficiency=eff, rel_rmse_method=float(np.sqrt(mse_rel.mean())), rel_rmse_uniform=float(np.sqrt(u_rel)),
         median_run_efficiency=float(np.median(eff_run)), share_runs_efficiency_below_1=float(bad.mean()),
         coverage=float(cover.mean()), coverage_se=float(math.sqrt(max(cover.mean() * (1 - cover.mean()), 1e-12) / n)),
@@ -192,19 +202,23 @@ def to_markdown(res) -> str:
         "sides. Coverage of the default two-sided 95% asymptotic interval (bootstrap-t if ESS < 50 or hits < 30). "
         "`unreliable | eff<1` = share of runs flagged among runs whose exact efficiency is below 1.",
         "",
+        "`n l hidden` = expected fresh-stage defensive draws in the diffuse part (beta mu), which a product "
+        "proposal cannot target.",
+        "",
         "| mu | landscape | outcome | efficiency | target | rel. RMSE (method / uniform) | runs eff<1 | coverage | "
-        "unreliable | unreliable given eff<1 | bootstrap-t share |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "unreliable | unreliable given eff<1 | bootstrap-t share | n l hidden |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in res["cells"]:
         tgt = TARGETS.get(c["outcome"])
-        t = f"{tgt[MASSES.index(c['mass'])]}x" if tgt and c["concentration"] == "concentrated" else ""
+        t = (f"{tgt[MASSES.index(c['mass'])]}x" if tgt and c["concentration"] == "concentrated"
+             and c["mass"] in MASSES and cfg["budget"] == 2000 else "")
         ub = c["unreliable_share_where_efficiency_below_1"]
         lines.append(
             f"| {c['mass']:.0e} | {c['concentration']} | {c['outcome']} | {c['efficiency']:.3g}x | {t} | "
             f"{c['rel_rmse_method']:.3g} / {c['rel_rmse_uniform']:.3g} | {c['share_runs_efficiency_below_1']:.2f} | "
             f"{c['coverage']:.3f} | {c['unreliable_share']:.2f} | {'-' if ub is None else f'{ub:.2f}'} | "
-            f"{c['share_bootstrap_t']:.2f} |"
+            f"{c['share_bootstrap_t']:.2f} | {c.get('fresh_defensive_hidden_draws', float('nan')):.3g} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -215,13 +229,19 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=None, help="runs per cell (default 400, quick 8)")
     ap.add_argument("--outcomes", default=",".join(OUTCOMES))
     ap.add_argument("--landscapes", default=",".join(CONCENTRATIONS), help="subset of " + ",".join(CONCENTRATIONS))
+    ap.add_argument("--masses", default=",".join(f"{m:g}" for m in MASSES), help="failure rates mu")
+    ap.add_argument("--budget", type=int, default=CFG["budget"],
+                    help="inferences per run (training stages unchanged; the fresh stage gets the rest)")
     ap.add_argument("--tag", default="", help="suffix of the output files (bench_cem_cpu<tag>.{json,md})")
     args = ap.parse_args(argv)
     seeds = args.seeds or (8 if args.quick else 400)
+    if args.budget <= CFG["stages"] * CFG["batch"] + 1:
+        ap.error(f"--budget must exceed the {CFG['stages'] * CFG['batch']} training draws")
+    CFG["budget"] = args.budget
     num_landscapes = 2 if args.quick else 8
     cells = []
     for outcome in args.outcomes.split(","):
-        for mass in MASSES:
+        for mass in (float(m) for m in args.masses.split(",")):
             for conc in args.landscapes.split(","):
                 t0 = time.perf_counter()
                 c = run_cell(mass, conc, outcome, seeds, POWERS[outcome], num_landscapes)
