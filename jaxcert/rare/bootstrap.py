@@ -25,7 +25,7 @@ With no positive term both intervals would be ``[0, 0]``; they return the exact
 zero-failure bound ``upper_cap (1 - a^(1/N))`` as upper end instead (Markov).
 
 Memory: the resamples are drawn in batches of about ``RESAMPLE_ELEMENTS / N``
-(:func:`map_resamples`), so a bootstrap over 10^6 terms needs tens of MB, not the ``B x N``
+(:func:`map_resamples`), so a bootstrap over 10^6 terms needs about 100 MB, not the ``B x N``
 arrays (16 GB at ``B = 2000``) that vmapping all resamples at once would hold.
 """
 
