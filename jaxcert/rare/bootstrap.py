@@ -48,15 +48,25 @@ ASYMPTOTIC_INTERVALS = ("auto", "clt", "bootstrap-t")
 RESAMPLE_ELEMENTS = 1 << 22
 
 
-def map_resamples(one, key, num_bootstrap: int, num_terms: int):
-    """``one(k)`` for ``num_bootstrap`` keys split from ``key``, stacked.
+def map_resamples(stat, key, strata, num_strata: int, num_bootstrap: int):
+    """``stat(idx)`` for ``num_bootstrap`` stratified resamples, stacked.
 
-    Runs as a ``lax.map`` over batches of ``RESAMPLE_ELEMENTS // num_terms`` resamples
-    (at least 1), so memory stays near ``RESAMPLE_ELEMENTS`` terms for any sample
-    size; the values are those of ``vmap(one)`` over the same keys. Every bootstrap of
-    :mod:`jaxcert.rare` resamples through here.
+    ``idx`` (int32 ``(N,)``) redraws each term with replacement from its own stage
+    (``strata`` non-decreasing, as everywhere in this module). The resamples run as a
+    ``lax.map`` over batches of ``RESAMPLE_ELEMENTS // N`` (at least 1), so memory stays
+    near ``RESAMPLE_ELEMENTS`` terms for any sample size; the values are those of
+    vmapping over the same keys. Every bootstrap of :mod:`jaxcert.rare` resamples
+    through here.
     """
-    batch = max(1, min(num_bootstrap, RESAMPLE_ELEMENTS // max(num_terms, 1)))
+    N = strata.shape[0]
+    n_t = jax.ops.segment_sum(jnp.ones(N, DTYPE), strata, num_strata)
+    start = jnp.cumsum(n_t) - n_t
+
+    def one(k):
+        u = jax.random.uniform(k, (N,))
+        return stat((start[strata] + jnp.floor(u * n_t[strata])).astype(jnp.int32))
+
+    batch = max(1, min(num_bootstrap, RESAMPLE_ELEMENTS // max(N, 1)))
     return jax.lax.map(one, jax.random.split(key, num_bootstrap), batch_size=batch)
 
 
@@ -117,20 +127,15 @@ def bootstrap_t_interval(key, z, strata, num_strata: int, a_lo, a_hi, upper_cap,
     """
     z = as_float(z)
     N = z.shape[0]
-    n_t = jax.ops.segment_sum(jnp.ones(N, DTYPE), strata, num_strata)
-    start = jnp.cumsum(n_t) - n_t
     mean, var = stratified_moments(z, strata, num_strata)
     se = jnp.sqrt(var)
 
-    def one(k):
-        u = jax.random.uniform(k, (N,))
-        idx = (start[strata] + jnp.floor(u * n_t[strata])).astype(jnp.int32)
-        zb = z[idx]
-        mb, vb = stratified_moments(zb, strata, num_strata)
+    def one(idx):
+        mb, vb = stratified_moments(z[idx], strata, num_strata)
         d = mb - mean
         return jnp.where(vb > 0, d / jnp.sqrt(jnp.where(vb > 0, vb, 1.0)), jnp.where(d < 0, -jnp.inf, jnp.where(d > 0, jnp.inf, 0.0)))
 
-    t = jnp.sort(map_resamples(one, key, num_bootstrap, N))
+    t = jnp.sort(map_resamples(one, key, strata, num_strata, num_bootstrap))
     # order statistics without interpolation (T* may be infinite)
     q_hi = t[jnp.clip(jnp.ceil((1.0 - a_lo) * num_bootstrap).astype(jnp.int32) - 1, 0, num_bootstrap - 1)]
     q_lo = t[jnp.clip(jnp.floor(a_hi * num_bootstrap).astype(jnp.int32), 0, num_bootstrap - 1)]

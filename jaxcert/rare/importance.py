@@ -182,8 +182,7 @@ def bound_mean(Z, *, weight_bound, alpha=0.05, side="upper", bound="bernstein", 
         up = mean + normal_quantile(1.0 - a_hi) * se if a_hi > 0 else b
         lo = mean - normal_quantile(1.0 - a_lo) * se if a_lo > 0 else 0.0
     else:  # bootstrap
-        means = map_resamples(lambda k: jnp.mean(Z[jax.random.randint(k, (n,), 0, n)]), key,
-                              num_bootstrap, n)
+        means = map_resamples(lambda idx: jnp.mean(Z[idx]), key, jnp.zeros(n, jnp.int32), 1, num_bootstrap)
         up = jnp.quantile(means, 1.0 - a_hi) if a_hi > 0 else b
         lo = jnp.quantile(means, a_lo) if a_lo > 0 else 0.0
     if bound in ("clt", "bootstrap"):  # asymptotic bounds collapse to 0 without failures

@@ -56,13 +56,9 @@ _moments = jax.jit(stratified_moments, static_argnames=("num_strata",))
 @partial(jax.jit, static_argnames=("num_strata", "num_bootstrap"))
 def _log_ratio_t_quantiles(key, za, zb, strata, num_strata: int, alpha, num_bootstrap: int = 2000):
     """Quantiles ``(q_{a/2}, q_{1-a/2})`` of the bootstrap-t statistic of ``log(mean zb / mean za)``."""
-    N = za.shape[0]
-    n_t = jax.ops.segment_sum(jnp.ones(N), strata, num_strata)
-    start = jnp.cumsum(n_t) - n_t
     lr = jnp.log(jnp.mean(zb) / jnp.mean(za))
 
-    def one(k):
-        idx = (start[strata] + jnp.floor(jax.random.uniform(k, (N,)) * n_t[strata])).astype(jnp.int32)
+    def one(idx):
         a, b = za[idx], zb[idx]
         ma, mb = jnp.mean(a), jnp.mean(b)
         ok = (ma > 0) & (mb > 0)
@@ -71,7 +67,7 @@ def _log_ratio_t_quantiles(key, za, zb, strata, num_strata: int, alpha, num_boot
         t = (jnp.log(mb / ma) - lr) / jnp.sqrt(jnp.where(v > 0, v, 1.0))
         return jnp.where(ok & (v > 0), t, jnp.nan)
 
-    t = map_resamples(one, key, num_bootstrap, N)
+    t = map_resamples(one, key, strata, num_strata, num_bootstrap)
     # a resample without any hit of one model has no ratio: it widens both ends
     t = jnp.sort(jnp.where(jnp.isnan(t), jnp.inf, t))
     hi = t[jnp.clip(jnp.ceil((1 - alpha / 2) * num_bootstrap).astype(jnp.int32) - 1, 0, num_bootstrap - 1)]
