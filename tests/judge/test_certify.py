@@ -229,7 +229,7 @@ def test_new_data_alpha_and_boxes_do_not_recompile(cmle_two_sided):
     from jaxcert.judge import calibration, solver
 
     sizes = lambda: (calibration._calibrated_jit._cache_size(),  # noqa: E731
-                     solver._mle_flat_jit._cache_size())
+                     solver._mle_jit._cache_size())
     before = sizes()
     certify(Counts.create(11, 2, 3, 24, m1=61, m0=139), tpr=(0.6, 0.95), fpr=None, alpha=0.1)
     assert sizes() == before

@@ -203,9 +203,9 @@ def test_no_recompilation_for_new_bounds_and_counts():
     traced(Counts.create(4.0, 2, 1, 40, 70, 930), jnp.array([0.7, 0.9]), jnp.array([0.01, 0.1]))
     # eager path: the internal jitted solve is compiled once per shape
     mle(c1, [0.8, 0.95], [0.0, 0.05])
-    before = S._mle_flat_jit._cache_size()
+    before = S._mle_jit._cache_size()
     mle(Counts.create(5.0, 2, 1, 40, 70, 930), [0.6, 0.9], [0.02, 0.2], tol=1e-9)
-    assert S._mle_flat_jit._cache_size() == before
+    assert S._mle_jit._cache_size() == before
 
 
 def test_traced_status_codes():
