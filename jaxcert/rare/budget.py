@@ -139,11 +139,17 @@ def plan_estimate(evaluate, train_evaluate, budget, *, train_fraction, stages, b
     est_inputs = (budget - stages * batch_size * train_cost) // cost
     if est_inputs < 2:
         raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
+    return EstimatePlan(stages, batch_size, est_inputs, reused_stages(reuse, stages), cost, train_cost)
+
+
+def reused_stages(reuse, stages: int) -> int:
+    """How many final training stages enter the estimate: ``reuse``, checked, or by default
+    all but the first (the uniform stage 0, whose draws the proposal has not yet shaped)."""
     reuse = max(stages - 1, 0) if reuse is None else reuse
     if (isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer))
             or not 0 <= reuse <= stages):
         raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
-    return EstimatePlan(stages, batch_size, est_inputs, reuse, cost, train_cost)
+    return int(reuse)
 
 
 def evaluate_checked(evaluate, X: np.ndarray) -> np.ndarray:

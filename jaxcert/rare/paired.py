@@ -40,7 +40,8 @@ from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.bootstrap import map_resamples, stratified_moments
-from jaxcert.rare.budget import as_space, cost_per_input, evaluate_valid, plan_stages, weight_stage_terms
+from jaxcert.rare.budget import (as_space, cost_per_input, evaluate_valid, plan_stages, reused_stages,
+                                 weight_stage_terms)
 from jaxcert.rare.cem import cem_init, cem_step
 from jaxcert.rare.mixture import defensive_of
 from jaxcert.rare.reliability import assess, reason_names
@@ -181,9 +182,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     n_inputs = stages * batch_size + (budget - stages * batch_size * train_cost) // cost
     if n_inputs - stages * batch_size < 2:
         raise ValueError(f"budget={budget} leaves fewer than 2 estimation inputs after training")
-    reuse = max(stages - 1, 0) if reuse is None else int(reuse)
-    if not 0 <= reuse <= stages:
-        raise ValueError(f"reuse must be in [0, stages={stages}]; got {reuse!r}")
+    reuse = reused_stages(reuse, stages)
     vf = space.valid_fraction(jax.random.fold_in(key, 7), alpha=alpha / 4)
     if vf.estimate <= 0:
         raise ValueError("the space has no valid input")

@@ -66,13 +66,16 @@ def test_no_failure_gives_undefined_ratio_with_status():
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(budget=1), "budget"), (dict(alpha=2.0), "alpha"),
-                                           (dict(evaluate_b="x"), "evaluate_b must be callable")])
+                                           (dict(evaluate_b="x"), "evaluate_b must be callable"),
+                                           (dict(reuse=True), "reuse must be an int"),
+                                           (dict(reuse=2.5), "reuse must be an int"),
+                                           (dict(reuse=99), r"reuse must be an int in \[0, stages=")])
 def test_bad_input(kwargs, match):
     args = dict(evaluate_a=lambda X: np.zeros(len(X)), evaluate_b=lambda X: np.zeros(len(X)), budget=1000)
     args.update(kwargs)
-    alpha = args.pop("alpha", 0.05)
+    extra = {k: args.pop(k) for k in ("alpha", "reuse") if k in args}
     with pytest.raises(ValueError, match=match):
-        compare(jax.random.key(0), SPACE, args["evaluate_a"], args["evaluate_b"], args["budget"], alpha=alpha)
+        compare(jax.random.key(0), SPACE, args["evaluate_a"], args["evaluate_b"], args["budget"], **extra)
 
 
 @pytest.mark.slow
