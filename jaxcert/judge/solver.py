@@ -215,8 +215,8 @@ def _mle_whole(counts, sb, fb, tol, pgd_stepsize, solver, max_steps):
 
 
 # Broadcasting, flattening and splitting the result inside the one jitted call: run
-# eagerly they are a dozen dispatches, about 1 ms per call, which at 1k problems cost as
-# much as the solve itself.
+# eagerly they are a dozen dispatches, about 1 ms per call, nearly half the cost of a
+# 1k-problem solve (2.4 ms) on 2 CPU cores.
 _mle_jit = jax.jit(_mle_whole, static_argnames=("solver", "max_steps"))
 
 
