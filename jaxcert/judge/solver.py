@@ -222,11 +222,8 @@ _mle_jit = jax.jit(_mle_whole, static_argnames=("solver", "max_steps"))
 
 def mle_trusted(counts: Counts, tpr_bounds=None, fpr_bounds=None) -> MLEResult:
     """:func:`mle` (exact solver) of one problem already validated by a front door."""
-    arr = lambda b: jnp.asarray([0.0, 1.0] if b is None else b, jnp.float64)[None]  # noqa: E731
-    c = jnp.stack([jnp.asarray(v, jnp.float64) for v in counts])[None]
-    out = _mle_flat_jit(c, arr(tpr_bounds), arr(fpr_bounds), jnp.float64(1e-10),
-                        jnp.float64(0.01), solver="exact", max_steps=1)
-    return _to_result(out, ())
+    return _mle_jit(Counts.create(*counts), _box_arrays(tpr_bounds), _box_arrays(fpr_bounds),
+                    as_float(1e-10), as_float(0.01), solver="exact", max_steps=1)
 
 
 def _max_steps(solver, max_steps):
