@@ -85,7 +85,7 @@ def grid_log_q(mixture):
 
 @partial(jax.jit, static_argnames=("outcome",))
 def simulate_run(key, L, F_grid, outcome, power):
-    """One run's terms: ``(z, strata, exact conditional variance, uniform draws)``.
+    """One run's terms: ``(z, strata, exact conditional variance, uniform draws, outcomes)``.
 
     ``z`` are scaled by :func:`jaxcert.rare.budget.weight_stage_terms` (as in the
     library) so that ``mean(z)`` is the stage-weighted estimate.
@@ -96,7 +96,7 @@ def simulate_run(key, L, F_grid, outcome, power):
     log_p0 = -math.log(N)
     prop = cem_init(SIZES).proposal
     k_train, _, k_y, _ = jax.random.split(key, 4)
-    zs, strata, exact = [], [], jnp.zeros(())
+    zs, outs, strata, exact = [], [], [], jnp.zeros(())
     train_binary = outcome == "0/1 train"
     sizes = [c["batch"]] * c["stages"] + [n_est]
     reused = list(range(c["stages"] - c["reuse"], c["stages"] + 1))
@@ -117,20 +117,23 @@ def simulate_run(key, L, F_grid, outcome, power):
         if t in reused:
             lam_t = lam[reused.index(t)]
             zs.append(outcome_vals * jnp.exp(log_p0 - log_q))
+            outs.append(outcome_vals)
             strata.append(jnp.full(sizes[t], len(zs) - 1))
             lq = grid_log_q(mix)
             out2 = F_grid**2 if outcome == "graded" else F_grid  # E[outcome^2 | x]
             second = jnp.sum(jnp.exp(2 * log_p0 - lq) * out2)
             mu = jnp.mean(F_grid)
             exact = exact + lam_t**2 * (second - mu**2) / sizes[t]
-    return jnp.concatenate(weight_stage_terms(zs)), jnp.concatenate(strata), exact, uniform_draws
+    return (jnp.concatenate(weight_stage_terms(zs)), jnp.concatenate(strata), exact, uniform_draws,
+            jnp.concatenate(outs))
 
 
 @partial(jax.jit, static_argnames=("outcome",))
 def one_run(key, L, F_grid, outcome, power):
     """One run: training stages, estimation stage, exact and sampled figures."""
-    z, st, exact, uniform_draws = simulate_run(key, L, F_grid, outcome, power)
-    a = assess(jax.random.split(key, 4)[3], z, st, CFG["reuse"] + 1, CFG["alpha"], num_uniform=uniform_draws)
+    z, st, exact, uniform_draws, outcomes = simulate_run(key, L, F_grid, outcome, power)
+    a = assess(jax.random.split(key, 4)[3], z, st, CFG["reuse"] + 1, CFG["alpha"], num_uniform=uniform_draws,
+               outcomes=outcomes, inputs=CFG["budget"])
     return exact, a
 
 

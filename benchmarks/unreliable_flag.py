@@ -52,14 +52,15 @@ SPLITS = {"study": (1000, 7), "held-out": (5000, 99_991)}  # landscape key base,
 
 
 @jax.jit
-def diagnostics(key, z, st, num_uniform):
+def diagnostics(key, z, st, num_uniform, outcomes):
     """The implemented verdict plus the raw diagnostics candidate rules read."""
-    a = assess(key, z, st, CFG["reuse"] + 1, CFG["alpha"], num_uniform=num_uniform)
+    a = assess(key, z, st, CFG["reuse"] + 1, CFG["alpha"], num_uniform=num_uniform, outcomes=outcomes,
+               inputs=CFG["budget"])
     half = CFG["alpha"] / 2
     lo_c, up_c = clt_interval(z, st, CFG["reuse"] + 1, half, half, 1.0)
     lo_b, up_b = bootstrap_t_interval(jax.random.fold_in(key, 1), z, st, CFG["reuse"] + 1, half, half, 1.0)
     total = jnp.sum(z)
-    return dict(est=a.estimate, lower=a.lower, upper=a.upper, khat=a.khat, ess=a.ess, hits=a.hits,
+    return dict(eff_hat=a.efficiency, est=a.estimate, lower=a.lower, upper=a.upper, khat=a.khat, ess=a.ess, hits=a.hits,
                 unreliable=a.unreliable, reasons=a.reasons, floor=a.hidden_mass_floor, distinct=distinct_hits(z),
                 max_share=jnp.where(total > 0, jnp.max(z) / jnp.where(total > 0, total, 1.0), 1.0),
                 up_clt=up_c, up_boot=up_b, lo_clt=lo_c, lo_boot=lo_b)
@@ -76,8 +77,8 @@ def run_cell(mass, conc, outcome, seeds, num_landscapes, split):
         mu = landscape_mu(L)
         var_u = mu * (1 - mu) if outcome == "0/1" else float(jnp.var(F_grid))
         keys = jax.random.split(jax.random.key(10_000 * i + run_off), per)
-        z, st, exact, n_u = jax.vmap(lambda k: simulate_run(k, L, F_grid, outcome, POWERS[outcome]))(keys)
-        d = jax.vmap(diagnostics)(jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys), z, st, n_u)
+        z, st, exact, n_u, outs = jax.vmap(lambda k: simulate_run(k, L, F_grid, outcome, POWERS[outcome]))(keys)
+        d = jax.vmap(diagnostics)(jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys), z, st, n_u, outs)
         d = {k: np.asarray(v) for k, v in d.items()}
         d.update(z=np.asarray(z), n_u=np.asarray(n_u), mu=np.full(per, mu), var_u=np.full(per, var_u), exact=np.asarray(exact), landscape=np.full(per, i))
         out.append(d)
@@ -112,6 +113,8 @@ def candidates(d):
         "k-hat | distinct<6 | ESS<3 | share>0.05": kt | (d["distinct"] < 6) | (d["ess"] < 3) | share(0.05),
         "k-hat | distinct<10 | ESS<5 | share>0.05": kt | (d["distinct"] < 10) | (d["ess"] < 5) | share(0.05),
         "k-hat | distinct<8 | ESS<3 | share>0.05": kt | (d["distinct"] < 8) | (d["ess"] < 3) | share(0.05),
+        "estimated efficiency < 1 alone (reason 5)": d["eff_hat"] < 1,
+        "implemented without reason 5": (d["reasons"] & 15) > 0,
         "k-hat>1 | distinct<8 | ESS<4 | share>0.05": (((d["khat"] > 1.0) & (d["hits"] >= 100)) | (d["distinct"] < 8)
                                                      | (d["ess"] < 4) | share(0.05)),
     }

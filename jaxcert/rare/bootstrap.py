@@ -1,4 +1,4 @@
-"""Asymptotic intervals for an importance-sampling mean: CLT and bootstrap-t.
+"""Asymptotic intervals for an importance-sampling mean: CLT, skew-corrected, bootstrap-t.
 
 The estimate is the mean of ``N`` terms ``z_i = F_i w_i`` drawn in ``S`` stages
 (strata): stage ``t`` holds ``n_t`` i.i.d. terms given the earlier stages, and the
@@ -14,6 +14,23 @@ single stage this is ``s^2 / N``.
 * CLT: ``mu_hat -+ z_{1-a} sqrt(V)``. It under-covers badly when the integrand is
   heavy-tailed (few hits carry most of the mass): the sample variance is then
   usually too small, and small exactly when the estimate is too small.
+* skew-corrected (Hall 1992): the CLT interval misses high when the estimate is
+  right-skewed, which it is whenever a few large terms carry much of it (a failure
+  region known from a few defensive draws with weight ``~1/l``): a low estimate then
+  comes with a low variance. The studentized mean ``T = (mu_hat - mu) / sqrt(V)`` has
+  the Edgeworth expansion ``P(T <= x) = Phi(x) + g (2 x^2 + 1) / 6 phi(x) + O(1/N)``
+  with ``g = K3 / V^(3/2)`` the estimator's skewness, ``K3 = sum_t n_t k3_t / N^3``
+  (``k3_t`` the within-stage third cumulant; ``Cov(mu_hat, V_hat) = K3`` too, so the
+  single-sample expansion carries over to the strata). Hall's monotone cubic
+  ``h(t) = t + g t^2 / 3 + g^2 t^3 / 27 + g / 6`` makes ``h(T)`` normal to that order
+  and inverts in closed form, ``h^-1(x) = (3 / g) ((1 + g (x - g / 6))^(1/3) - 1)``;
+  the interval is ``[mu_hat - h^-1(z_{1-a}) sqrt(V), mu_hat - h^-1(-z_{1-a}) sqrt(V)]``,
+  widened to contain the CLT interval (the correction may move an end outward only:
+  with heavy skew the expansion is least accurate exactly where moving an end inward
+  would cost coverage). Measured on ``benchmarks/bench_cem.py`` runs at mu = 1e-3 on
+  intermediate landscapes (budget 200,900, 200 runs, 0/1 outcomes, median ``g``
+  0.22): coverage 0.910 (CLT), 0.950 (bootstrap-t), 0.955 (this), widths 0.334 /
+  0.351 / 0.350 of ``mu``; one pass over the terms instead of ``B``.
 * bootstrap-t (Efron and Tibshirani 1993, ch. 12; Hall 1988): resample within each
   stage, compute ``T* = (mu* - mu_hat) / sqrt(V*)``, and invert its quantiles:
   ``[mu_hat - q_{1-a}(T*) sqrt(V), mu_hat - q_a(T*) sqrt(V)]``. It corrects the
@@ -38,10 +55,12 @@ import jax.numpy as jnp
 
 from jaxcert._numerics import DTYPE, as_float, normal_quantile
 
-__all__ = ["stratified_moments", "clt_interval", "bootstrap_t_interval", "map_resamples", "ASYMPTOTIC_INTERVALS"]
+__all__ = ["stratified_moments", "estimator_skewness", "clt_interval", "skew_corrected_interval", "bootstrap_t_interval",
+           "map_resamples", "ASYMPTOTIC_INTERVALS"]
 
-#: Asymptotic interval methods ("auto" picks bootstrap-t when hits or ESS are few).
-ASYMPTOTIC_INTERVALS = ("auto", "clt", "bootstrap-t")
+#: Asymptotic interval methods ("auto": bootstrap-t when hits or ESS are few, else
+#: skew-corrected).
+ASYMPTOTIC_INTERVALS = ("auto", "clt", "skew-corrected", "bootstrap-t")
 
 #: Resampled terms held at once by :func:`map_resamples` (2^22: ~100 MB of uniforms,
 #: indices and gathered terms).
@@ -107,6 +126,45 @@ def clt_interval(z, strata, num_strata: int, a_lo, a_hi, upper_cap):
     up = jnp.where(a_hi > 0, mean + normal_quantile(1.0 - jnp.maximum(a_hi, 1e-300)) * se, upper_cap)
     up = jnp.where(jnp.any(z > 0), up, _zero_upper(z.shape[0], jnp.maximum(a_hi, 1e-300), upper_cap))
     return jnp.clip(lo, 0.0, upper_cap), jnp.clip(up, 0.0, upper_cap)
+
+
+def estimator_skewness(z, strata, num_strata: int):
+    """``(mean, V, g)``: the stratified mean, its variance and its skewness ``K3 / V^1.5``."""
+    z = as_float(z)
+    N = z.shape[0]
+    n_t = jax.ops.segment_sum(jnp.ones_like(z), strata, num_strata)
+    m_t = jax.ops.segment_sum(z, strata, num_strata) / jnp.maximum(n_t, 1.0)
+    d = z - m_t[strata]
+    var_t = jax.ops.segment_sum(d**2, strata, num_strata) / jnp.maximum(n_t - 1.0, 1.0)
+    # unbiased third cumulant of each stage (k3 = n sum d^3 / ((n-1)(n-2)))
+    k3_t = jax.ops.segment_sum(d**3, strata, num_strata) * n_t / jnp.maximum((n_t - 1.0) * (n_t - 2.0), 1.0)
+    V = jnp.sum(n_t * var_t) / N**2
+    K3 = jnp.sum(n_t * k3_t) / N**3
+    g = jnp.where(V > 0, K3 / jnp.where(V > 0, V, 1.0) ** 1.5, 0.0)
+    return jnp.mean(z), V, g
+
+
+def _hall_inverse(x, g):
+    """``h^-1(x)`` for Hall's cubic ``h(t) = t + g t^2/3 + g^2 t^3/27 + g/6`` (monotone)."""
+    # below |g| = 1e-8 the closed form loses digits to cancellation; its first-order
+    # expansion (the Cornish-Fisher quantile) is then exact to O(g^2) ~ 1e-16
+    small = jnp.abs(g) < 1e-8
+    gs = jnp.where(small, 1.0, g)
+    return jnp.where(small, x - g * (2.0 * x**2 + 1.0) / 6.0, 3.0 / gs * (jnp.cbrt(1.0 + gs * (x - gs / 6.0)) - 1.0))
+
+
+@partial(jax.jit, static_argnames=("num_strata",))
+def skew_corrected_interval(z, strata, num_strata: int, a_lo, a_hi, upper_cap):
+    """Skew-corrected interval ``(lower, upper)`` (module docstring), containing the CLT one."""
+    z = as_float(z)
+    mean, var, g = estimator_skewness(z, strata, num_strata)
+    se = jnp.sqrt(var)
+    lo_c, up_c = clt_interval(z, strata, num_strata, a_lo, a_hi, upper_cap)
+    lo = mean - se * _hall_inverse(normal_quantile(1.0 - jnp.maximum(a_lo, 1e-300)), g)
+    up = mean - se * _hall_inverse(-normal_quantile(1.0 - jnp.maximum(a_hi, 1e-300)), g)
+    lo = jnp.where(a_lo > 0, jnp.minimum(jnp.clip(lo, 0.0, upper_cap), lo_c), 0.0)
+    up = jnp.where((a_hi > 0) & jnp.any(z > 0), jnp.maximum(jnp.clip(up, 0.0, upper_cap), up_c), up_c)
+    return lo, up
 
 
 @partial(jax.jit, static_argnames=("num_strata", "num_bootstrap"))

@@ -58,7 +58,7 @@ import numpy as np
 from jaxcert._types import Status
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.baseline import bernoulli_outcomes, exact_interval, uniform_reduction
-from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS, stratified_moments
+from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS
 from jaxcert.rare.budget import (
     as_space,
     check_ce_options,
@@ -77,7 +77,6 @@ __all__ = ["estimate"]
 
 _mixture_sample = jax.jit(_prop.mixture_sample_components, static_argnames=("num",))
 _log_weights = jax.jit(_prop.log_weights)
-_moments = jax.jit(stratified_moments, static_argnames=("num_strata",))
 
 
 def estimate(
@@ -136,8 +135,8 @@ def estimate(
         (default ``stages - 1``, every stage after the uniform one; 0 = the fresh stage
         only), stage ``j`` of ``R`` weighted by ``n_j (j/R)^2``
         (:func:`jaxcert.rare.budget.stage_weights`).
-      interval: "auto" (bootstrap-t when hits or ESS are few, else CLT) | "clt" |
-        "bootstrap-t".
+      interval: "auto" (bootstrap-t when hits or ESS are few, else skew-corrected) |
+        "skew-corrected" | "clt" | "bootstrap-t" (:mod:`jaxcert.rare.bootstrap`).
       train_evaluate: optional graded training signal with the same conditional mean
         as ``evaluate`` (e.g. ``1 - P(reference | prompt)`` from log-probabilities when
         ``evaluate`` returns 0/1 or K-sample outcomes), used in the training stages
@@ -230,15 +229,14 @@ def estimate(
     # --- estimate, asymptotic interval and reliability (reused stages + fresh stage)
     z, st = np.concatenate(weight_stage_terms(terms)), np.concatenate(strata)
     n_uniform = sum(u.size for u in uniform_F)
-    a = assess(key_boot, z, st, len(terms), alpha, num_uniform=n_uniform, interval=interval)
+    # honest efficiency at equal cost (assess): E_p0[F^2] - mu^2 per uniform input
+    # (estimated by IS as mean(F^2 w)) over the estimate's own variance times the inputs
+    # paid, counted in units of the outcome's cost (the uniform baseline's)
+    a = assess(key_boot, z, st, len(terms), alpha, num_uniform=n_uniform, interval=interval,
+               outcomes=np.concatenate(fvals), inputs=inferences / cost)
     Zv = vf.estimate
     est = float(a.estimate) / Zv
-    # honest efficiency at equal cost: E_p0[F^2] - mu^2 per uniform input (estimated by
-    # IS as mean(F^2 w)) over the estimate's own variance times the inputs it paid
-    _, var_mean = _moments(z, st, num_strata=len(terms))
-    var_uniform = max(float(np.mean(np.concatenate(fvals) * z)) - float(a.estimate) ** 2, 0.0)
-    inputs = inferences / cost  # in units of the outcome's cost (the uniform baseline's)
-    efficiency = var_uniform / inputs / float(var_mean) if float(var_mean) > 0 else float("nan")
+    efficiency = float(a.efficiency) if np.isfinite(float(a.efficiency)) else float("nan")
 
     # --- finite-sample certificate (fresh stage only)
     b = min(float(_prop.weight_bound(mixture)), 1.0 / defensive)
@@ -290,7 +288,7 @@ def estimate(
         certificate=certificate,
         ci_lower=float(a.lower) / Zv,
         ci_upper=min(1.0, float(a.upper) / Zv),
-        interval="bootstrap-t" if bool(a.bootstrap_t) else "clt",
+        interval="bootstrap-t" if bool(a.bootstrap_t) else ("clt" if interval == "clt" else "skew-corrected"),
         unreliable=bool(a.unreliable),
         reasons=tuple(reason_names(a.reasons)),
         khat=float(a.khat),

@@ -39,7 +39,7 @@ class RareResult:
     Attributes:
       estimate: point estimate of ``mu`` (fresh stage plus any reused training stages).
       ci_lower, ci_upper: default asymptotic interval (two-sided at ``alpha``);
-        interval: "bootstrap-t" | "clt" | "clopper-pearson".
+        interval: "bootstrap-t" | "skew-corrected" | "clt" | "clopper-pearson".
       unreliable: True when the sample shows the estimate cannot be trusted;
         reasons: the reasons (k-hat, hits, ESS); khat: PSIS Pareto k-hat;
         integrand_ess, hits: ESS and number of positive terms ``F w``;
@@ -89,7 +89,7 @@ class RareResult:
     certificate: str = "importance"
     ci_lower: float = float("nan")
     ci_upper: float = float("nan")
-    interval: str = "clt"
+    interval: str = "skew-corrected"
     unreliable: bool = False
     reasons: tuple = ()
     khat: float = float("nan")

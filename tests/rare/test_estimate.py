@@ -46,7 +46,7 @@ def test_end_to_end_result_fields():
     json.dumps(d)
     assert d["status"] == "converged" and len(d["proposal"]) == 4
     assert "finite-sample certificate" in str(res) and "inferences 1000" in str(res)
-    assert res.ci_lower <= res.estimate <= res.ci_upper and res.interval in ("clt", "bootstrap-t")
+    assert res.ci_lower <= res.estimate <= res.ci_upper and res.interval in ("skew-corrected", "bootstrap-t")
     assert res.hidden_mass_floor == pytest.approx(0.6 / res.uniform_draws)
     assert res.reused_stages == 4 and res.hits > 0  # default: every stage after the uniform one
     assert np.isfinite(res.khat)

@@ -51,3 +51,25 @@ def test_khat_from_a_tiny_tail_is_reported_but_not_a_reason():
     assert np.isfinite(float(a.khat)) and not int(a.reasons) & 1  # tail of 8 terms < MIN_TAIL
     big = jax.random.pareto(jax.random.key(4), 0.8, (N,))
     assert int(R.assess(jax.random.key(1), big, ST, 1, 0.05, num_uniform=100).reasons) & 1
+
+
+def test_efficiency_reason_fires_when_a_few_heavy_defensive_hits_carry_the_estimate():
+    """0/1 outcomes: 200 favoured hits of weight 0.01 and 3 defensive hits of weight 10.
+
+    Efficiency = (mean(F z) - mean(z)^2) / inputs / Var(mean z), checked against NumPy;
+    the favoured hits alone are far better than uniform sampling (no reason 5)."""
+    F = np.zeros(N)
+    F[:203] = 1.0
+    w = np.full(N, 0.01)
+    w[200:203] = 10.0
+    z = F * w
+    a = R.assess(jax.random.key(1), jnp.asarray(z), ST, 1, 0.05, num_uniform=100, outcomes=jnp.asarray(F), inputs=N)
+    ref = (np.mean(F * z) - z.mean() ** 2) / N / (z.var(ddof=1) / N)
+    assert float(a.efficiency) == pytest.approx(ref, rel=1e-12) and ref < 1.0
+    assert int(a.reasons) & 16 and R.REASONS[16] in R.reason_names(a.reasons)
+    good = np.where(np.arange(N) < 200, 0.01, 0.0)
+    b = R.assess(jax.random.key(1), jnp.asarray(good), ST, 1, 0.05, num_uniform=100,
+                 outcomes=jnp.asarray((good > 0) * 1.0), inputs=N)
+    assert float(b.efficiency) > 50 and not int(b.reasons) & 16
+    c = R.assess(jax.random.key(1), jnp.asarray(z), ST, 1, 0.05, num_uniform=100)  # no outcomes: no reason 5
+    assert np.isnan(float(c.efficiency)) and not int(c.reasons) & 16
