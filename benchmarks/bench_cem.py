@@ -202,7 +202,7 @@ def to_markdown(res) -> str:
         "",
         "Efficiency = inferences uniform sampling needs for relative RMSE 0.1 / inferences this method needs "
         "(= uniform MSE at the budget / method MSE), exact variances by enumeration, same outcome type on both "
-        "sides. Coverage of the default two-sided 95% asymptotic interval (bootstrap-t if ESS < 50 or hits < 30). "
+        "sides. Coverage of the default two-sided 95% asymptotic interval (bootstrap-t if ESS < 50 or hits < 30, else skew-corrected; before 2026-12-02 plain CLT there). "
         "`unreliable | eff<1` = share of runs flagged among runs whose exact efficiency is below 1.",
         "",
         "`n l hidden` = expected fresh-stage defensive draws in the diffuse part (beta mu), which a product "

@@ -29,7 +29,8 @@ single stage this is ``s^2 / N``.
   with heavy skew the expansion is least accurate exactly where moving an end inward
   would cost coverage). Measured on ``benchmarks/bench_cem.py`` runs at mu = 1e-3 on
   intermediate landscapes (budget 200,900, 200 runs, 0/1 outcomes, median ``g``
-  0.22): coverage 0.910 (CLT), 0.950 (bootstrap-t), 0.955 (this), widths 0.334 /
+  0.22; side study ``benchmarks/interval_study.py``, bootstrap-t with B = 500):
+  coverage 0.910 (CLT), 0.950 (bootstrap-t), 0.955 (this), widths 0.334 /
   0.351 / 0.350 of ``mu``; one pass over the terms instead of ``B``.
 * bootstrap-t (Efron and Tibshirani 1993, ch. 12; Hall 1988): resample within each
   stage, compute ``T* = (mu* - mu_hat) / sqrt(V*)``, and invert its quantiles:
