@@ -219,6 +219,8 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
     else:
         lo, up = jax.lax.cond(use_boot, boot, lambda _: (lo_c, up_c), None)
     max_share = jnp.where(total > 0, jnp.max(z) / jnp.where(total > 0, total, 1.0), 1.0)
+    if (outcomes is None) != (inputs is None):
+        raise ValueError("assess: pass outcomes and inputs together (both are needed for the efficiency estimate)")
     if outcomes is None:
         efficiency = jnp.full((), jnp.nan)
     else:

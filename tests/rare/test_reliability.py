@@ -73,3 +73,9 @@ def test_efficiency_reason_fires_when_a_few_heavy_defensive_hits_carry_the_estim
     assert float(b.efficiency) > 50 and not int(b.reasons) & 16
     c = R.assess(jax.random.key(1), jnp.asarray(z), ST, 1, 0.05, num_uniform=100)  # no outcomes: no reason 5
     assert np.isnan(float(c.efficiency)) and not int(c.reasons) & 16
+
+
+def test_outcomes_without_inputs_is_rejected():
+    z = jnp.ones(N)
+    with pytest.raises(ValueError, match="together"):
+        R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100, outcomes=z)
