@@ -91,12 +91,13 @@ def map_resamples(stat, key, strata, num_strata: int, num_bootstrap: int):
 
 
 def _segment(z, strata, num_strata):
+    """Per stage: count, mean and unbiased variance."""
     n_t = jax.ops.segment_sum(jnp.ones_like(z), strata, num_strata)
     s1 = jax.ops.segment_sum(z, strata, num_strata)
     m_t = s1 / jnp.maximum(n_t, 1.0)
     s2 = jax.ops.segment_sum((z - m_t[strata]) ** 2, strata, num_strata)
     var_t = s2 / jnp.maximum(n_t - 1.0, 1.0)
-    return n_t, var_t
+    return n_t, m_t, var_t
 
 
 def stratified_moments(z, strata, num_strata: int):
@@ -109,7 +110,7 @@ def stratified_moments(z, strata, num_strata: int):
     """
     z = as_float(z)
     N = z.shape[0]
-    n_t, var_t = _segment(z, strata, num_strata)
+    n_t, _, var_t = _segment(z, strata, num_strata)
     return jnp.mean(z), jnp.sum(n_t * var_t) / N**2
 
 
@@ -133,16 +134,13 @@ def estimator_skewness(z, strata, num_strata: int):
     """``(mean, V, g)``: the stratified mean, its variance and its skewness ``K3 / V^1.5``."""
     z = as_float(z)
     N = z.shape[0]
-    n_t = jax.ops.segment_sum(jnp.ones_like(z), strata, num_strata)
-    m_t = jax.ops.segment_sum(z, strata, num_strata) / jnp.maximum(n_t, 1.0)
-    d = z - m_t[strata]
-    var_t = jax.ops.segment_sum(d**2, strata, num_strata) / jnp.maximum(n_t - 1.0, 1.0)
+    mean, V = stratified_moments(z, strata, num_strata)
+    n_t, m_t, _ = _segment(z, strata, num_strata)  # the same segment sums (one computation under jit)
     # unbiased third cumulant of each stage (k3 = n sum d^3 / ((n-1)(n-2)))
-    k3_t = jax.ops.segment_sum(d**3, strata, num_strata) * n_t / jnp.maximum((n_t - 1.0) * (n_t - 2.0), 1.0)
-    V = jnp.sum(n_t * var_t) / N**2
-    K3 = jnp.sum(n_t * k3_t) / N**3
+    d3 = jax.ops.segment_sum((z - m_t[strata]) ** 3, strata, num_strata)
+    K3 = jnp.sum(n_t * d3 * n_t / jnp.maximum((n_t - 1.0) * (n_t - 2.0), 1.0)) / N**3
     g = jnp.where(V > 0, K3 / jnp.where(V > 0, V, 1.0) ** 1.5, 0.0)
-    return jnp.mean(z), V, g
+    return mean, V, g
 
 
 def _hall_inverse(x, g):
