@@ -61,10 +61,16 @@ def _cp(k, n, alpha, side):
     # L = Beta^{-1}(a_lo; k, n - k + 1), 0 at k = 0 or a_lo = 0.
     # U = Beta^{-1}(1 - a_hi; k + 1, n - k), 1 at k = n or a_hi = 0.
     # Only the ends the (static) side needs are solved; two ends go in one stacked
-    # solve (one compiled solver). Lanes where a shape parameter would be 0 are
-    # overwritten below; k may be fractional when a caller passes a sum of [0, 1] values.
-    ends = {"lower": ((jnp.where(k > 0, k, 1.0), n - k + 1.0, a_lo, 1.0 - a_lo),),
-            "upper": ((k + 1.0, jnp.where(n - k > 0, n - k, 1.0), 1.0 - a_hi, a_hi),)}
+    # solve (one compiled solver). At k = 0 and k = n both ends are closed forms (set
+    # below), so those lanes get Beta(1, 1), whose quantile the solver's start hits
+    # exactly: no steps wasted on batches where k = 0 is common. k may be fractional
+    # when a caller passes a sum of [0, 1] values.
+    free = (k <= 0) | (k >= n)
+    one = jnp.ones_like(k)
+    ends = {"lower": ((jnp.where(free, one, k), jnp.where(free, one, n - k + 1.0),
+                       a_lo, 1.0 - a_lo),),
+            "upper": ((jnp.where(free, one, k + 1.0), jnp.where(free, one, n - k),
+                       1.0 - a_hi, a_hi),)}
     ends["two-sided"] = ends["lower"] + ends["upper"]
     solved = _logit_quantile(*(jnp.stack(arg) for arg in zip(*ends[side], strict=True)))
     t_lo = solved[0] if side != "upper" else jnp.zeros_like(k)

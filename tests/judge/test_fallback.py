@@ -1,6 +1,7 @@
 """No impossible intervals: CLT methods fall back to exact bounds when their variance
 is degenerate; every interval lies in [0, 1] and contains its clipped estimate."""
 
+import functools
 import math
 
 import jax
@@ -68,16 +69,24 @@ def test_wald_zero_se_falls_back_with_a_note():
         assert r.interval == kind
 
 
-def _coverage(name, theta, n, N=1000, acc=0.9, reps=2000, seed=3):
+@functools.partial(jax.jit, static_argnames="name")
+def _upper_ends(keys, theta, n, name):
+    """Upper ends over replicates; ``theta`` and ``n`` traced, so a new cell never
+    recompiles (one compilation per estimator)."""
     from jaxcert.sim.registry import ESTIMATORS
     from jaxcert.sim.simulate import simulate_one
 
+    acc, N = 0.9, 1000.0
     s, r = acc, 1 - acc
     sb, fb = jnp.array([s - 0.05, s + 0.05]), jnp.array([r - 0.05, r + 0.05])
     fn = ESTIMATORS[name]
+    return jax.vmap(lambda k: fn(simulate_one(k, theta, s, r, n, N),
+                                 sb, fb, 0.05, "upper").upper)(keys)
+
+
+def _coverage(name, theta, n, reps=2000, seed=3):
     keys = jax.random.split(jax.random.key(seed), reps)
-    up = jax.jit(jax.vmap(lambda k: fn(simulate_one(k, theta, s, r, float(n), float(N)),
-                                       sb, fb, 0.05, "upper").upper))(keys)
+    up = _upper_ends(keys, jnp.float64(theta), jnp.float64(n), name)
     return float(np.mean(np.asarray(up) >= theta)), reps
 
 
