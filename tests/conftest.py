@@ -1,3 +1,17 @@
+import os
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+# Persistent XLA compilation cache shared by the test workers and tiers: the same
+# kernels (the calibrated bound, the profile bound, Clopper-Pearson) are compiled by
+# many test files, on every pytest-xdist worker, and again by the slow tier. Compiling
+# dominates the suite on 2 cores; the cache only skips recompiling an identical program
+# (keyed on the HLO, the compile options and the jax version), so results are unchanged.
+# JAXCERT_TEST_JAX_CACHE="" turns it off.
+_CACHE = os.environ.get("JAXCERT_TEST_JAX_CACHE",
+                        os.path.join(os.path.dirname(os.path.dirname(__file__)), ".jax_cache"))
+if _CACHE:
+    jax.config.update("jax_compilation_cache_dir", _CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -10,9 +10,9 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 TIMEOUT_S = 300
-#: Notebooks whose quick mode is dominated by one-off compilations (> 1 minute on 2
-#: cores): executed in the slow tier, which CI also runs, to keep the default suite short.
-SLOW = {"judge_robustness.py"}
+#: Every notebook's quick mode is dominated by one-off compilations (30-80 s each on 2
+#: cores): they run in the slow tier, which CI also runs, to keep the default suite short.
+SLOW = {"judge_robustness.py", "simulation_study.py", "bayesian_judge.py", "five_nines.py"}
 PARAMS = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in NOTEBOOKS]
 
 

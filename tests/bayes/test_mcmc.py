@@ -28,6 +28,7 @@ def _quantile_mc_se(grid, level, q, ess):
     return np.sqrt(level * (1 - level) / ess) / density
 
 
+@pytest.mark.slow
 def test_nuts_matches_quadrature_within_mc_error():
     counts = Counts.create(2, 1, 3, 44, m1=70, m0=930)
     prior = make_prior([0.7, 0.95], [0.01, 0.1], tpr_prior=(40, 50))

@@ -72,6 +72,7 @@ def test_classical_and_naive_are_clopper_pearson(side):
         assert abs(float(iv.lower) - ci.low) < ATOL_CI and abs(float(iv.upper) - ci.high) < ATOL_CI
 
 
+@pytest.mark.slow
 def test_naive_bias_formula_by_simulation():
     # E[naive] - theta = theta (s - 1) + (1 - theta) r; checked on 4000 seeded draws.
     theta, s, r = 0.1, 0.8, 0.05

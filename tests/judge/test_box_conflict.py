@@ -171,6 +171,7 @@ def test_no_box_no_check_and_bad_options():
         certify(Counts.create(12, 3, 15, 30), tpr=(0.5, 1), box_alpha=1.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("s,r,sb,fb,n1,n0", [
     (0.8, 0.1, (0.8, 0.9), (0.05, 0.1), 30, 170),  # corner of a +-0.05-type box
     (0.9, 0.1, (0.9, 0.9), (0.1, 0.1), 20, 80),  # point box (exact)

@@ -90,6 +90,7 @@ def _coverage(name, theta, n, reps=2000, seed=3):
     return float(np.mean(np.asarray(up) >= theta)), reps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("theta", [0.001, 0.01])
 @pytest.mark.parametrize("n", [20, 50])
 @pytest.mark.parametrize("name", ["ppi", "ppi_plusplus", "rogan_gladen"])

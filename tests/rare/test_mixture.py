@@ -57,6 +57,7 @@ def train(ce, update, key, stages=8, batch=200):
     return ce
 
 
+@pytest.mark.slow
 def test_mixture_covers_two_separate_corners_better_than_a_product():
     from jaxcert.rare.cem import cem_update
 
