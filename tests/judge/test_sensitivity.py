@@ -32,6 +32,7 @@ def test_sensitivity_matches_central_differences_of_certify(interval):
     assert res.sensitivity["tpr_lo"] < 0 and res.sensitivity["fpr_lo"] < 0
 
 
+@pytest.mark.slow  # ~35 s of compiles on 2 cores; the default tier keeps the edge cases below and the CLI --target test
 def test_tipping_box_recertifies_at_the_target():
     eps = 0.06
     res = certify(C, tpr=TPR, fpr=FPR, side="upper", target=eps)
