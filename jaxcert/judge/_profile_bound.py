@@ -52,8 +52,14 @@ def _cell(k1, k0, t, w, lo, hi):
     bq = k - w * t
     den = bq + jnp.sqrt(jnp.maximum(bq * bq + 4.0 * w * k1 * t, 0.0))
     a = jnp.where(den > 0, _sdiv(2.0 * k1 * t, den), jnp.clip(_sdiv(-bq, w, 0.5 * t), 0.0, t))
+    # With k0 = 0 and w >= 0 the objective increases on [0, t]: the maximiser is the end
+    # t itself, pinned (zero slope). The quadratic's root there is t only up to rounding,
+    # and a box reaching s = 1 (hi = t) would take it as interior, with a slope that
+    # slowed the q-equation's Newton to linear convergence.
+    pinned = (k0 <= 0) & (w >= 0)
+    a = jnp.where(pinned, t, a)
     curv = _sdiv(k1, a * a) + _sdiv(k0, (t - a) ** 2)
-    slope = jnp.where((a > lo) & (a < hi), _sdiv(1.0, curv), 0.0)
+    slope = jnp.where((a > lo) & (a < hi) & ~pinned, _sdiv(1.0, curv), 0.0)
     return jnp.clip(a, lo, hi), slope
 
 

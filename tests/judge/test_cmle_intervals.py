@@ -78,6 +78,10 @@ HARD = [
     ((0.0, 0.0, 0.0, 50.0, 1369.0, 8631.0), [0.9, 1.0], [0.0, 0.1]),
     ((0.0, 0.0, 1.0, 49.0, 577.0, 9423.0), [0.9, 1.0], [0.0, 0.1]),
     ((1.0, 0.0, 2.0, 22.0, 310.0, 690.0), [0.85, 1.0], [0.0, 0.15]),
+    # n10 = 0 with s up to 1: the TPR cell is pinned at a = theta, where rounding once
+    # made it look interior; the inner Newton crawled and the end stopped at MAX_STEPS
+    # (a reproduction-grid replicate, scenario 1177).
+    ((10.0, 0.0, 5.0, 185.0, 1357.0, 8643.0), [0.9, 1.0], [0.0, 0.1]),
 ]
 
 
