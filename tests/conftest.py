@@ -12,6 +12,8 @@ jax.config.update("jax_enable_x64", True)
 # JAXCERT_TEST_JAX_CACHE="" turns it off.
 _CACHE = os.environ.get("JAXCERT_TEST_JAX_CACHE",
                         os.path.join(os.path.dirname(os.path.dirname(__file__)), ".jax_cache"))
+# The CLI's own cache (jaxcert.cli._main.enable_compilation_cache) uses the same place.
+os.environ["JAXCERT_XLA_CACHE"] = _CACHE
 if _CACHE:
     jax.config.update("jax_compilation_cache_dir", _CACHE)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -201,3 +201,26 @@ def test_target_prints_the_tipping_box(data, capsys):
     for bad in ("abc", "0", "1.5"):
         code, out, err = _run(capsys, *_base(data), *BOX, "--target", bad)
         assert code == 2 and err.count("\n") == 1 and "--target" in err
+
+
+def test_compilation_cache_directory_from_the_environment(tmp_path, monkeypatch):
+    import jax
+
+    from jaxcert.cli._main import enable_compilation_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setenv("JAXCERT_XLA_CACHE", "")
+        assert enable_compilation_cache() is None  # turned off
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        monkeypatch.setenv("JAXCERT_XLA_CACHE", str(blocker / "xla"))
+        assert enable_compilation_cache() is None  # cannot be created: skipped, no error
+        monkeypatch.delenv("JAXCERT_XLA_CACHE")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        want = str(tmp_path / "cache" / "jaxcert" / "xla")
+        assert enable_compilation_cache() == want
+        assert jax.config.jax_compilation_cache_dir == want
+        assert (tmp_path / "cache" / "jaxcert" / "xla").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
