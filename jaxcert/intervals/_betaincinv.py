@@ -119,7 +119,8 @@ def _start(a, b, p):
     lam = (y * y - 3.0) / 6.0
     ia, ib = 1.0 / (2.0 * sa - 1.0), 1.0 / (2.0 * sb - 1.0)
     h = 2.0 / (ia + ib)
-    w = y * jnp.sqrt(jnp.maximum(h + lam, 0.0)) / h - (ib - ia) * (lam + 5.0 / 6.0 - 2.0 / (3.0 * h))
+    w = (y * jnp.sqrt(jnp.maximum(h + lam, 0.0)) / h
+         - (ib - ia) * (lam + 5.0 / 6.0 - 2.0 / (3.0 * h)))
     t_normal = jnp.log(sa) - jnp.log(sb) - 2.0 * w
     # Power-law tails: I_x ~ x^a / (a B) near 0 and 1 - I_x ~ (1 - x)^b / (b B) near 1,
     # with B approximated by the two terms' sum w (Numerical Recipes 6.4).

@@ -54,7 +54,9 @@ def test_cmle_equals_solver_and_calibrated_bound(cmle_two_sided):
     assert r.box_check["rejected"] is False and r.box_check["contradicted"] is None
 
 
-@pytest.mark.slow  # ~40 s of compiles on 2 cores; profile_interval itself is checked in test_cmle_intervals
+# ~40 s of compiles on 2 cores: slow tier (profile_interval itself is checked in
+# test_cmle_intervals).
+@pytest.mark.slow
 def test_profile_interval_stays_available():
     r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX, interval="profile", side="upper")
     iv = ci.profile_interval(C, TPR_BOX, FPR_BOX, alpha=0.05, side="upper")

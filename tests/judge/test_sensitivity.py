@@ -32,7 +32,9 @@ def test_sensitivity_matches_central_differences_of_certify(interval):
     assert res.sensitivity["tpr_lo"] < 0 and res.sensitivity["fpr_lo"] < 0
 
 
-@pytest.mark.slow  # ~35 s of compiles on 2 cores; the default tier keeps the edge cases below and the CLI --target test
+# ~35 s of compiles on 2 cores: slow tier. The default tier keeps the edge cases below
+# and the CLI --target test.
+@pytest.mark.slow
 def test_tipping_box_recertifies_at_the_target():
     eps = 0.06
     res = certify(C, tpr=TPR, fpr=FPR, side="upper", target=eps)
