@@ -2,6 +2,8 @@ import os
 
 import jax
 
+from jaxcert.cli._main import enable_compilation_cache
+
 jax.config.update("jax_enable_x64", True)
 
 # Persistent XLA compilation cache shared by the test workers and tiers: the same
@@ -12,8 +14,6 @@ jax.config.update("jax_enable_x64", True)
 # JAXCERT_TEST_JAX_CACHE="" turns it off.
 _CACHE = os.environ.get("JAXCERT_TEST_JAX_CACHE",
                         os.path.join(os.path.dirname(os.path.dirname(__file__)), ".jax_cache"))
-# The CLI's own cache (jaxcert.cli._main.enable_compilation_cache) uses the same place.
+# The CLI's own front door sets it up; the in-process CLI tests then find it unchanged.
 os.environ["JAXCERT_XLA_CACHE"] = _CACHE
-if _CACHE:
-    jax.config.update("jax_compilation_cache_dir", _CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+enable_compilation_cache()
