@@ -42,6 +42,7 @@ from scipy import optimize  # noqa: E402
 
 import jaxcert  # noqa: E402
 from jaxcert import Counts  # noqa: E402
+from jaxcert.judge import mle_batched  # noqa: E402
 from jaxcert.judge import solver as S  # noqa: E402
 from jaxcert.judge._jaxopt import import_jaxopt  # noqa: E402
 from jaxcert.judge.likelihood import loglik  # noqa: E402
@@ -108,7 +109,7 @@ def _solver_fn(c, sb, fb, solver, chunk):
     sb, fb = jnp.asarray(sb), jnp.asarray(fb)
     if solver == "exact":
         return lambda: S.mle(counts, sb, fb)
-    return lambda: S.mle_batched(counts, sb, fb, solver=solver, chunk_size=chunk)
+    return lambda: mle_batched(counts, sb, fb, solver=solver, chunk_size=chunk)
 
 
 def bound_problems(num, seed=1):

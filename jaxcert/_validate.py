@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import jax
 import numpy as np
 
 __all__ = ["SIDES", "Side", "check_side", "check_alpha", "check_box", "check_box_shapes",
@@ -20,6 +21,11 @@ Side = Literal["two-sided", "upper", "lower"]
 #: the interval is ``[support minimum, U]`` with all of alpha in the upper tail.
 #: ``"lower"``: ``[L, support maximum]``. ``"two-sided"``: alpha/2 in each tail.
 SIDES: tuple[str, ...] = ("two-sided", "upper", "lower")
+
+
+def is_concrete(*trees) -> bool:
+    """True when no leaf of ``trees`` is a JAX tracer (eager validation possible)."""
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(trees))
 
 
 def check_side(side: str) -> str:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from jaxcert._numerics import as_float
 from jaxcert._types import Interval, Status
-from jaxcert._validate import check_alpha, check_side, tail_alphas
+from jaxcert._validate import check_alpha, check_side, is_concrete, tail_alphas
 from jaxcert.bayes.priors import JudgePrior, check_prior, make_prior
 from jaxcert.bayes.quadrature import grid_quantile, theta_grid
 from jaxcert.counts import Counts
@@ -100,10 +100,6 @@ def _levels(alpha, side):
 _summary_jit = jax.jit(jax.vmap(_summary_one))
 
 
-def _is_concrete(*trees) -> bool:
-    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(trees))
-
-
 def posterior_summary(counts: Counts, prior: JudgePrior | None = None, *, alpha=0.05,
                       side: str = "upper") -> PosteriorSummary:
     """Posterior mean, median, sd and credible interval of theta (exact quadrature).
@@ -132,7 +128,7 @@ def posterior_summary(counts: Counts, prior: JudgePrior | None = None, *, alpha=
     """
     check_side(side)
     prior = make_prior() if prior is None else prior
-    if _is_concrete(counts, prior, alpha):
+    if is_concrete(counts, prior, alpha):
         Counts.create(*counts).validate()
         check_prior(prior)
         check_alpha(alpha)

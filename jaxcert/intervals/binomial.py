@@ -21,14 +21,10 @@ from jax.scipy.special import betainc
 
 from jaxcert._numerics import as_float, normal_quantile
 from jaxcert._types import Interval, Status
-from jaxcert._validate import check_alpha, check_side, tail_alphas
+from jaxcert._validate import check_alpha, check_side, is_concrete, tail_alphas
 from jaxcert.intervals._betaincinv import _logit_quantile
 
 __all__ = ["clopper_pearson", "wilson", "uniform_samples_needed"]
-
-
-def _is_concrete(*xs) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
 def _check_kn(k, n) -> None:
@@ -128,7 +124,7 @@ def clopper_pearson(k, n, alpha=0.05, side: str = "two-sided") -> Interval:
       Clopper and Pearson (1934), Biometrika 26(4):404-413.
     """
     check_side(side)
-    if _is_concrete(k, n, alpha):
+    if is_concrete(k, n, alpha):
         _check_kn(k, n)
         check_alpha(alpha)
     return _cp(k, n, alpha, side)
@@ -182,7 +178,7 @@ def wilson(k, n, alpha=0.05, side: str = "two-sided") -> Interval:
       Wilson (1927), JASA 22(158):209-212.
     """
     check_side(side)
-    if _is_concrete(k, n, alpha):
+    if is_concrete(k, n, alpha):
         _check_kn(k, n)
         check_alpha(alpha)
     return _wilson(k, n, alpha, side)
@@ -239,7 +235,7 @@ def uniform_samples_needed(upper, alpha=0.05, k=0) -> jax.Array:
       >>> int(ji.uniform_samples_needed(1e-3, alpha=0.05))
       2995
     """
-    if _is_concrete(upper, alpha, k):
+    if is_concrete(upper, alpha, k):
         u = np.asarray(upper, dtype=float)
         if not np.all(np.isfinite(u)) or np.any(u <= 0) or np.any(u >= 1):
             raise ValueError(f"upper must be in (0, 1); got {upper!r}")

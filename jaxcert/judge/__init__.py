@@ -14,7 +14,8 @@ from jaxcert.judge.front_door import CertifyResult, CertifyTable, certify
 from jaxcert.judge.likelihood import fisher_information, loglik, umle
 from jaxcert.judge.prediction_powered import ppi_mean_ci, ppi_mean_pointestimate
 from jaxcert.judge.sensitivity import TippingBox, bound_sensitivity, tipping_box
-from jaxcert.judge.solver import MLEResult, mle, mle_batched
+from jaxcert.judge._batched import mle_batched
+from jaxcert.judge.solver import MLEResult, mle
 
 __all__ = [
     "loglik",

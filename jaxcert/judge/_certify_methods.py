@@ -123,6 +123,18 @@ def _fmt_rate(k, n) -> str:
     return "n/a" if n <= 0 else f"{k:g}/{n:g} = {k / n:.3g}"
 
 
+#: Width of the maximisers' theta range above which a report says theta is not identified.
+RIDGE_WIDTH = 1e-9
+
+
+def _ridge_reason(c: Counts) -> str:
+    if _f(c.n11 + c.n01) == 0:
+        return "no labelled item the judge flagged"
+    if _f(c.n10 + c.n00) == 0:
+        return "no labelled item the judge passed"
+    return "too few kinds of labelled items"
+
+
 def mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boot,
                 box_alpha, on_conflict):
     sb, fb = (tpr, fpr) if method == "cmle" else (None, None)
@@ -151,11 +163,17 @@ def mle_method(c: Counts, method, tpr, fpr, alpha, side, interval, key, num_boot
     if s_hat - r_hat < NEAR_CHANCE:
         warnings.append(f"judge near chance: fitted TPR - FPR = {s_hat - r_hat:.3g}; the "
                         "correction divides by it and the interval is wide")
+    t_lo, t_hi = _f(fit.theta_lo), _f(fit.theta_hi)
+    if t_hi - t_lo > RIDGE_WIDTH:
+        warnings.append(
+            f"the data do not identify the failure rate: every value in [{t_lo:.4g}, "
+            f"{t_hi:.4g}] fits them equally well ({_ridge_reason(c)}); the estimate is the "
+            "midpoint and the interval rests on the TPR/FPR box, not on the data")
     status = int(fit.status) or int(iv.status)
     if status != Status.CONVERGED:
         warnings.append(f"status {status_name(status)} (fit {status_name(fit.status)}, "
                         f"interval {status_name(iv.status)}): use the numbers with care")
-    diag = {"nll": _f(fit.nll), "kkt_residual": _f(fit.kkt_residual),
+    diag = {"nll": _f(fit.nll), "kkt_residual": _f(fit.kkt_residual), "theta_range": [t_lo, t_hi],
             "num_steps": int(fit.num_steps), "solver": solver, "interval": interval,
             "fit_status": status_name(
                 fit.status), "interval_status": status_name(iv.status), "warnings": warnings}

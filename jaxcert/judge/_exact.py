@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxcert.judge._ridge import recentre, same_forms
+
 __all__ = ["exact_solve", "middle_root", "nll_gradient"]
 
 NUM_POLISH = 3  # bracket-guarded Newton steps on each cubic
@@ -242,7 +244,13 @@ def exact_solve(c, lo, hi):
     ll = jnp.where(jnp.isnan(ll), -jnp.inf, ll)
     best = jnp.argmax(ll, axis=0)[None]
     pick = lambda v: jnp.take_along_axis(v, best, axis=0)[0]  # noqa: E731
-    return jnp.stack([pick(v) for v in x]), -pick(ll)
+    x, ll = jnp.stack([pick(v) for v in x]), pick(ll)
+    # On a flat ridge every point of a theta segment is a maximiser: return its
+    # midpoint (a convention independent of which candidate won). The likelihood
+    # depends on the point only through the cell forms of the present counts, so
+    # equal forms (checked, against rounding) mean an equal likelihood.
+    xm = recentre(c, x, lo, hi)
+    return jnp.where(same_forms(c, x, xm), xm, x), -ll
 
 
 def nll_gradient(c, x, scale):

@@ -24,7 +24,7 @@ side its multiplier pushes. On a flat ridge (an empty calibration column with
 ``theta_hat = 0``, where the TPR does not enter the likelihood, and ``theta_hat = 1``
 for the FPR) the maximiser is not unique and ``H_FF`` is singular; a tiny ridge term returns the
 minimum-norm tangent of the returned point, not the derivative of the solver's
-tie-break.
+tie-break (the midpoint of the maximisers' theta range, :mod:`jaxcert.judge._ridge`).
 
 The profile bound ``U`` solves ``F(U, p) = l_hat(p) - l_p(U; p) - crit / 2 = 0``
 with ``l_p(U)`` the profile log-likelihood (maximum over the box in ``(s, r)`` at

@@ -36,7 +36,7 @@ from jax.scipy.special import expit, logit
 
 from jaxcert._numerics import PROB_EPS, as_float, normal_quantile
 from jaxcert._types import Interval, Status
-from jaxcert._validate import check_alpha, check_side, tail_alphas
+from jaxcert._validate import check_alpha, check_side, is_concrete, tail_alphas
 from jaxcert.counts import Counts
 from jaxcert.judge import _profile_bound as _pb
 from jaxcert.judge import solver as _s
@@ -118,7 +118,7 @@ _profile_jit = jax.jit(_profile_flat, static_argnames=("side",))
 
 def _flatten(counts, tpr_bounds, fpr_bounds, alpha, side):
     check_side(side)
-    if _s.is_concrete(counts, tpr_bounds, fpr_bounds, alpha):
+    if is_concrete(counts, tpr_bounds, fpr_bounds, alpha):
         _s._validate(Counts.create(*counts), tpr_bounds, fpr_bounds)
         check_alpha(alpha)
     a = as_float(alpha)
@@ -205,7 +205,7 @@ def wald_interval(counts: Counts, tpr_bounds=None, fpr_bounds=None, *, alpha=0.0
     if kind not in ("wald", "logit"):
         raise ValueError(f"kind must be 'wald' or 'logit'; got {kind!r}")
     check_side(side)
-    if _s.is_concrete(alpha):
+    if is_concrete(alpha):
         check_alpha(alpha)
     res = _s.mle(counts, tpr_bounds, fpr_bounds)
     c = Counts.create(*counts)

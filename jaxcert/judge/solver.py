@@ -13,7 +13,9 @@ Solvers:
   ``theta`` at 0 and 1), then keeps the best feasible candidate
   (:mod:`jaxcert.judge._exact`). No data-dependent loop: every vmapped lane costs the
   same, and the result is the global optimum, also on the flat ridges of large
-  judge-only sets with empty calibration cells where a local method stalls.
+  judge-only sets with empty calibration cells where a local method stalls. Where the
+  maximiser is not unique (a segment of ``theta``), it returns the segment's midpoint,
+  and every solver reports the segment (``theta_lo``, ``theta_hi``).
 * ``"newton"``: projected Newton in a ``while_loop``
   (:mod:`jaxcert.judge._kkt_newton`), kept as an independent cross-check.
 * ``"pgd"``: the paper-faithful reproduction mode, projected gradient with a fixed
@@ -42,24 +44,19 @@ import numpy as np
 
 from jaxcert._numerics import as_float
 from jaxcert._types import Status
-from jaxcert._validate import check_box, check_box_shapes
+from jaxcert._validate import check_box, check_box_shapes, is_concrete
 from jaxcert.counts import Counts
 from jaxcert.judge._exact import nll_gradient
 from jaxcert.judge._implicit import ACTIVE_TOL, exact_fit
 from jaxcert.judge._kkt_newton import kkt_residual, newton_solve, start_point
+from jaxcert.judge._ridge import theta_range
 
-__all__ = ["MLEResult", "mle", "mle_batched", "mle_kernel", "mle_trusted"]
+__all__ = ["MLEResult", "mle", "mle_kernel", "mle_trusted"]
 
 SOLVERS = ("exact", "newton", "pgd")
 
 #: Fitted Youden index ``s - r`` at or below which the fit is ``UNIDENTIFIED``.
 UNIDENTIFIED_TOL = 1e-8
-
-
-def is_concrete(*trees) -> bool:
-    """True when no leaf of ``trees`` is a JAX tracer (eager validation possible)."""
-    leaves = jax.tree_util.tree_leaves(trees)
-    return not any(isinstance(v, jax.core.Tracer) for v in leaves)
 
 
 def status_of(bad_num, infeasible, unidentified, converged, finite):
@@ -87,6 +84,11 @@ class MLEResult(NamedTuple):
       active: bool array of shape ``(..., 3, 2)``; ``active[..., i, 0]`` says
         parameter ``i`` (0 = theta, 1 = tpr, 2 = fpr) is at its lower bound (within
         ``1e-10``), ``active[..., i, 1]`` at its upper bound.
+      theta_lo, theta_hi: the range of ``theta`` over ALL maximisers. Equal to
+        ``theta`` when the data pin it; a segment on a flat ridge (a calibration
+        column ``J = 0`` or ``J = 1`` with no labelled item, and similar patterns of
+        empty cells: :mod:`jaxcert.judge._ridge`), where the box alone places
+        ``theta`` and the exact solver returns the segment's midpoint.
     """
 
     theta: jax.Array
@@ -97,6 +99,8 @@ class MLEResult(NamedTuple):
     num_steps: jax.Array
     kkt_residual: jax.Array
     active: jax.Array
+    theta_lo: jax.Array
+    theta_hi: jax.Array
 
 
 def _box_arrays(bounds):
@@ -135,7 +139,7 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
         kkt = kkt_residual(x, nll_gradient(c, x, jnp.maximum(jnp.sum(c, axis=0), 1.0)), lo, hi)
         kkt = jnp.where(ok, kkt, jnp.inf)
         steps, conv = jnp.zeros(ok.shape, jnp.int32), kkt <= tol
-        return _finish(x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi)
+        return _finish(c, x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi)
     # Iterative solvers run on a sanitised problem so that traced bad input cannot
     # poison the loop.
     c_s = jnp.where(ok, c, jnp.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0]))
@@ -150,16 +154,17 @@ def _solve_one(c, sb, fb, solver, max_steps, tol, pgd_stepsize):
         x, f, steps, kkt = pgd_solve(c_s, lo, hi, start_point(c_s, lo, hi), max_steps,
                                      pgd_stepsize)
         conv = kkt <= tol
-    return _finish(x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi)
+    return _finish(c_s, x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi)
 
 
-def _finish(x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi):
+def _finish(c, x, f, kkt, steps, conv, ok, bad_num, infeasible, sb, fb, lo, hi):
     status = status_of(bad_num, infeasible, (sb[1] <= fb[0]) | (x[1] - x[2] <= UNIDENTIFIED_TOL),
                        conv, jnp.isfinite(f))
+    t_range = jnp.where(ok, jnp.stack(theta_range(c, x, lo, hi)), jnp.nan)
     x = jnp.where(ok, x, jnp.nan)
     f = jnp.where(ok, f, jnp.nan)
     active = jnp.stack([x <= lo + ACTIVE_TOL, x >= hi - ACTIVE_TOL], -1) & ok[..., None]
-    return x, f, status, steps, kkt, active
+    return x, f, status, steps, kkt, active, t_range
 
 
 def mle_kernel(c, sb, fb):
@@ -169,7 +174,7 @@ def mle_kernel(c, sb, fb):
     door; jit/vmap-able and differentiable (implicit derivatives). NaN outputs and a
     NONFINITE/INFEASIBLE status for bad traced input.
     """
-    x, f, status, _, _, _ = _solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
+    x, f, status, _, _, _, _ = _solve_one(c, sb, fb, "exact", 1, 1e-10, 0.0)
     return x, f, status
 
 
@@ -177,9 +182,9 @@ def _mle_flat(c, sb, fb, tol, pgd_stepsize, solver, max_steps):
     if solver == "exact":
         # Structure of arrays (batch axis last): XLA:CPU runs the closed-form solve
         # fastest in that layout (_exact.exact_solve).
-        x, f, status, steps, kkt, active = _solve_one(c.T, sb.T, fb.T, solver, max_steps, tol,
-                                                      pgd_stepsize)
-        return x.T, f, status, steps, kkt, jnp.moveaxis(active, 1, 0)
+        x, f, status, steps, kkt, active, t_range = _solve_one(c.T, sb.T, fb.T, solver,
+                                                               max_steps, tol, pgd_stepsize)
+        return x.T, f, status, steps, kkt, jnp.moveaxis(active, 1, 0), t_range.T
     fn = lambda c1, s1, f1: _solve_one(c1, s1, f1, solver, max_steps, tol, pgd_stepsize)  # noqa: E731
     return jax.vmap(fn)(c, sb, fb)
 
@@ -200,12 +205,13 @@ def _prepare(counts, tpr_bounds, fpr_bounds, extra_shape=()):
 
 
 def _to_result(out, batch) -> MLEResult:
-    x, f, status, steps, kkt, active = out
-    x = x.reshape(batch + (3,))
+    x, f, status, steps, kkt, active, t_range = out
+    x, t_range = x.reshape(batch + (3,)), t_range.reshape(batch + (2,))
     return MLEResult(
         theta=x[..., 0], tpr=x[..., 1], fpr=x[..., 2], nll=f.reshape(batch),
         status=status.reshape(batch), num_steps=steps.reshape(batch),
         kkt_residual=kkt.reshape(batch), active=active.reshape(batch + (3, 2)),
+        theta_lo=t_range[..., 0], theta_hi=t_range[..., 1],
     )
 
 
@@ -278,56 +284,3 @@ def mle(counts: Counts, tpr_bounds=None, fpr_bounds=None, *, solver: str = "exac
         _validate(counts, tpr_bounds, fpr_bounds)
     return _mle_jit(counts, _box_arrays(tpr_bounds), _box_arrays(fpr_bounds), as_float(tol),
                     as_float(pgd_stepsize), solver=solver, max_steps=int(max_steps))
-
-
-def mle_batched(counts: Counts, tpr_bounds=None, fpr_bounds=None, *, chunk_size: int = 4096,
-                **kwargs) -> MLEResult:
-    """:func:`mle` over a large batch, solved ``chunk_size`` problems at a time.
-
-    The iterative solvers run a vmapped ``while_loop`` until the slowest lane
-    converges, and its working set outgrows the CPU caches: on CPU throughput falls
-    off a cliff between 4k and 8k problems per batch. The default exact solver has no
-    loop and no such cliff; chunks then only bound the memory. This splits the
-    flattened batch into chunks (the last one padded, so one compilation serves all)
-    and loops over a jitted chunk solve in Python. Not traceable itself (use
-    :func:`mle` inside ``jit``).
-
-    Args:
-      counts, tpr_bounds, fpr_bounds: as in :func:`mle`.
-      chunk_size: problems per chunk (static).
-      **kwargs: ``solver``, ``max_steps``, ``tol``, ``pgd_stepsize`` as in :func:`mle`.
-
-    Returns:
-      :class:`MLEResult` with the broadcast batch shape.
-
-    Example:
-      >>> c = Counts.create(jnp.full(10_000, 3.0), 1, 2, 44, m1=60, m0=940)
-      >>> mle_batched(c, [0.8, 0.95], [0.0, 0.05], chunk_size=4096).theta.shape
-      (10000,)
-    """
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
-    solver = kwargs.pop("solver", "exact")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
-    max_steps = _max_steps(solver, kwargs.pop("max_steps", None))
-    tol = as_float(kwargs.pop("tol", 1e-10))
-    step = as_float(kwargs.pop("pgd_stepsize", 0.01))
-    if kwargs:
-        raise ValueError(f"unexpected keyword arguments: {sorted(kwargs)}")
-    _validate(Counts.create(*counts), tpr_bounds, fpr_bounds)
-    c, sb, fb, batch = _prepare(counts, tpr_bounds, fpr_bounds)
-    total = c.shape[0]
-    size = min(int(chunk_size), total)
-    pad = (-total) % size
-    if pad:
-        c = jnp.concatenate([c, jnp.broadcast_to(c[:1], (pad, 6))])
-        sb = jnp.concatenate([sb, jnp.broadcast_to(sb[:1], (pad, 2))])
-        fb = jnp.concatenate([fb, jnp.broadcast_to(fb[:1], (pad, 2))])
-    parts = [
-        _mle_flat_jit(c[i:i + size], sb[i:i + size], fb[i:i + size], tol, step,
-                      solver=solver, max_steps=int(max_steps))
-        for i in range(0, total + pad, size)
-    ]
-    out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:total], *parts)
-    return _to_result(out, batch)

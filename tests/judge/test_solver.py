@@ -14,7 +14,8 @@ from jaxcert import Counts
 from jaxcert._types import Status
 from jaxcert.judge import solver as S
 from jaxcert.judge.likelihood import umle
-from jaxcert.judge.solver import mle, mle_batched
+from jaxcert.judge import mle_batched
+from jaxcert.judge.solver import mle
 
 NLL_RTOL = 1e-9  # our nll may exceed the best scipy nll by this much (relative)
 KKT_TOL = 1e-7  # KKT residual at the returned optimum
