@@ -125,7 +125,7 @@ def bound_fns(c, sb, fb):
     crit = 2.705543454095404
 
     def old(c1, s1, f1):
-        x, f, _, _, _, _ = S._solve_one(c1, s1, f1, "newton", 100, 1e-10, 0.0)
+        x, f = S._solve_one(c1, s1, f1, "newton", 100, 1e-10, 0.0)[:2]
         return reference_end(c1, s1, f1, x, -f, crit, 1.0)[0]
 
     new = jax.jit(jax.vmap(lambda c1, s1, f1: lr_bound(Counts(*c1), s1, f1, crit, True)[0]))

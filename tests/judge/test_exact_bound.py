@@ -50,7 +50,7 @@ def compared():
     out = {}
     for upper in (True, False):
         def old(c1, s1, f1, upper=upper):
-            x, f, _, _, _, _ = S._solve_one(c1, s1, f1, "newton", 200, 1e-10, 0.0)
+            x, f = S._solve_one(c1, s1, f1, "newton", 200, 1e-10, 0.0)[:2]
             return reference_end(c1, s1, f1, x, -f, CRIT, 1.0 if upper else 0.0)
 
         def new(c1, s1, f1, upper=upper):
