@@ -162,3 +162,27 @@ def test_traced_judge_only_problem_spans_the_box():
     assert float(out.theta_hi[0]) == pytest.approx(hi, rel=1e-10)
     t, s, r = float(out.theta[0]), float(out.tpr[0]), float(out.fpr[0])
     assert t * s + (1 - t) * r == pytest.approx(q, rel=1e-12)
+
+
+def test_certify_says_the_rate_is_not_identified_and_the_bound_ignores_the_tie_break():
+    from scipy import stats
+
+    from jaxcert.judge import cmle_intervals as ci
+    from jaxcert.judge.front_door import certify
+
+    c = Counts.create(0, 0, 0, 25, m1=154, m0=846)
+    res = certify(c, tpr=[0.85, 1.0], fpr=[0.0, 0.15], side="upper")
+    t_lo, t_hi = res.diagnostics["theta_range"]
+    assert res.estimate == pytest.approx(0.5 * (t_lo + t_hi), rel=1e-10)
+    assert any("do not identify the failure rate" in w for w in res.warnings)
+    # Calibrated end = Clopper-Pearson end of the binomial whose MLE is the ridge's
+    # upper end and whose LR bound is the profile bound (scipy's Beta quantile).
+    crit = stats.norm.ppf(0.95) ** 2
+    u0 = float(ci.profile_interval(c, [0.85, 1.0], [0.0, 0.15], side="upper").upper)
+    kl = t_hi * np.log(t_hi / u0) + (1 - t_hi) * np.log((1 - t_hi) / (1 - u0))
+    m = crit / (2 * kl)
+    k = t_hi * m
+    assert res.upper == pytest.approx(stats.beta.ppf(0.95, k + 1, m - k), rel=1e-8)
+    # A point-identified problem carries no such warning.
+    ok = certify(Counts.create(3, 1, 2, 44, m1=60, m0=940), tpr=[0.8, 0.95], fpr=[0.0, 0.05])
+    assert not any("identify" in w for w in ok.warnings)
