@@ -80,7 +80,9 @@ def _read(path):
 def test_two_processes_equal_one_process(tmp_path):
     out = tmp_path / "two"
     out.mkdir()
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    # One device per process, compiled like this process (the comparison is bitwise).
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))
     port = str(_free_port())
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, port, str(i), str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
