@@ -6,7 +6,7 @@ from jaxcert.cli._main import enable_compilation_cache
 
 jax.config.update("jax_enable_x64", True)
 
-# Persistent XLA compilation cache shared by the test workers and tiers: the same
+# Persistent XLA compilation cache shared by the test workers and later runs: the same
 # kernels (the calibrated bound, the profile bound, Clopper-Pearson) are compiled by
 # many test files, on every pytest-xdist worker, and again by the slow tier. Compiling
 # dominates the suite on 2 cores; the cache only skips recompiling an identical program
