@@ -90,8 +90,13 @@ def theta_range(c, x, lo, hi):
       Two arrays of the batch shape, ``theta_lo <= x[0] <= theta_hi`` (equal when the
       data and box pin ``theta``).
     """
+    return _range(x, lo, hi, _affine(c, x))
+
+
+def _range(x, lo, hi, affine):
+    """:func:`theta_range` from the affine forms of :func:`_affine`."""
     t = x[0]
-    (a0, a1, ak), (b0, b1, bk), sum_only, pinned = _affine(c, x)
+    (a0, a1, ak), (b0, b1, bk), sum_only, pinned = affine
     s_lo, s_hi, r_lo, r_hi = lo[1], hi[1], lo[2], hi[2]
     t_lo, t_hi = jnp.maximum(lo[0], 0.0), jnp.minimum(hi[0], 1.0)
     # s_lo theta <= a(theta) <= s_hi theta
@@ -119,8 +124,9 @@ def recentre(c, x, lo, hi):
     ``(s, r)`` moves along the box diagonal to keep ``q``.
     """
     t, s, r = x
-    (a0, a1, ak), (b0, b1, bk), sum_only, _ = _affine(c, x)
-    t_lo, t_hi = theta_range(c, x, lo, hi)
+    affine = _affine(c, x)
+    (a0, a1, ak), (b0, b1, bk), sum_only, _ = affine
+    t_lo, t_hi = _range(x, lo, hi, affine)
     tm = 0.5 * (t_lo + t_hi)
     inner_t, inner_1t = tm > 0, tm < 1
     s_new = jnp.where(ak & inner_t, (a0 + a1 * tm) / jnp.where(inner_t, tm, 1.0), s)
