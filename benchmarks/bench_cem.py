@@ -55,6 +55,7 @@ from jaxcert.rare.synthetic import CONCENTRATIONS as CONCENTRATION_BETA
 from jaxcert.rare.budget import stage_weights, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_update
 from jaxcert.rare.proposal import defensive_mixture, mixture_log_prob, mixture_sample_components
+from jaxcert.rare.recycling import pooled_mixture
 from jaxcert.rare.reliability import assess
 
 SIZES = (10,) * 6
@@ -62,7 +63,7 @@ MASSES = (1e-3, 1e-4, 1e-5)
 CONCENTRATIONS = ("concentrated", "intermediate", "diffuse")
 OUTCOMES = ("0/1", "graded", "0/1 train")
 RESULTS = Path(__file__).parent / "results"
-CFG = dict(budget=2000, stages=6, batch=150, reuse=5, defensive=0.1, smoothing=0.5, floor=1e-3, alpha=0.05, min_ess=0.1)
+CFG = dict(budget=2000, stages=6, batch=150, reuse=5, defensive=0.1, smoothing=0.7, floor=1e-3, alpha=0.05, min_ess=0.1)
 TARGETS = {"0/1": (3, 15, 250), "graded": (20, 150, 3000)}
 SEQUENTIAL_BUDGET = 20_000  # above it runs are simulated one at a time (memory, bootstrap)
 # variance-optimal CE targets: p0 sqrt(F) for 0/1 outcomes, p0 F for graded ones (usable with tempering)
@@ -97,6 +98,7 @@ def simulate_run(key, L, F_grid, outcome, power):
     prop = cem_init(SIZES).proposal
     k_train, _, k_y, _ = jax.random.split(key, 4)
     zs, outs, strata, exact = [], [], [], jnp.zeros(())
+    mixes, Xs, Ss = [], [], []
     train_binary = outcome == "0/1 train"
     sizes = [c["batch"]] * c["stages"] + [n_est]
     reused = list(range(c["stages"] - c["reuse"], c["stages"] + 1))
@@ -110,8 +112,11 @@ def simulate_run(key, L, F_grid, outcome, power):
         outcome_vals = F if outcome == "graded" else Y
         log_q = mixture_log_prob(mix, X)
         if t < c["stages"]:
-            s = Y if train_binary else F
-            prop, _ = cem_update(prop, X, s, log_q, jnp.ones(sizes[t], bool), 1.0, c["smoothing"], c["floor"], power,
+            mixes.append(mix), Xs.append(X), Ss.append(Y if train_binary else F)
+            # recycled training draws (the library default): balance-heuristic density of the stages so far
+            Xa, Sa = jnp.concatenate(Xs), jnp.concatenate(Ss)
+            lqa = mixture_log_prob(pooled_mixture(mixes, sizes[: t + 1]), Xa)
+            prop, _ = cem_update(prop, Xa, Sa, lqa, jnp.ones(Xa.shape[0], bool), 1.0, c["smoothing"], c["floor"], power,
                                  c["min_ess"])
         uniform_draws = uniform_draws + (sizes[t] if t == 0 else jnp.sum(comp == 0))  # stage 0 is all uniform
         if t in reused:

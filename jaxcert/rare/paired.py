@@ -139,7 +139,9 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
         :func:`jaxcert.rare.estimate`), each with an optional ``cost_per_input``.
       budget: total inferences of both models, training included.
       alpha: two-sided level of the ratio interval. Other arguments as
-        :func:`jaxcert.rare.estimate` (CE on the union score ``max(S_A, S_B)``).
+        :func:`jaxcert.rare.estimate` (CE on the union score ``max(S_A, S_B)``, each
+        update from its own stage's draws: no recycling, the setting its coverage was
+        measured with, hence smoothing 0.5).
       interval: "bootstrap-t" (default) or "delta" (module docstring).
       train_evaluate_a, train_evaluate_b: optional graded training signals (e.g. the
         failure probability from prompt log-probabilities) used instead of the
