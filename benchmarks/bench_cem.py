@@ -202,7 +202,8 @@ def to_markdown(res) -> str:
         f"mode {'quick' if cfg['quick'] else 'full'}, {cfg['seeds']} runs per cell; space 10^6 inputs, budget "
         f"{cfg['budget']} inferences (training included), {cfg['stages']} training stages of {cfg['batch']} from the "
         f"defensive mixture (l = {cfg['defensive']}), score-weighted CE (rho = 1, power {cfg['powers']}, smoothing "
-        f"{cfg['smoothing']}, tempered while the training ESS < {cfg.get('min_ess', 0)} of the elite), last "
+        f"{cfg['smoothing']}, tempered while the training ESS < {cfg.get('min_ess', 0)} of the elite, each update "
+        f"on every training draw so far with the balance-heuristic density), last "
         f"{cfg['reuse']} training stages reused with own-stage weights and the quadratic stage-weight ramp.",
         "",
         "Efficiency = inferences uniform sampling needs for relative RMSE 0.1 / inferences this method needs "
