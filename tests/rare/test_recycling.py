@@ -42,7 +42,7 @@ def test_pooled_mixture_is_the_size_weighted_sum_of_stage_densities():
     sizes = [50, 50, 200]
     X = _grid()
     got = _density_np(pooled_mixture(mixes, sizes), X)
-    want = sum(n * _density_np(m, X) for n, m in zip(sizes, mixes)) / sum(sizes)
+    want = sum(n * _density_np(m, X) for n, m in zip(sizes, mixes, strict=True)) / sum(sizes)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(got.sum(), 1.0, rtol=1e-12)  # a density on the grid
 
@@ -52,7 +52,7 @@ def test_training_pool_masks_empty_slots_and_matches_the_oracle():
     pool = TrainingPool(stages=3, batch_size=5, dims=len(SIZES))
     mixes = [defensive_of(_random_proposal(rng), 0.2) for _ in range(2)]
     draws = []
-    for t, mix in enumerate(mixes):
+    for mix in mixes:
         X = np.stack([rng.integers(0, k, 5) for k in SIZES], 1)
         valid = np.array([True, True, False, True, True])
         pool.add(mix, X, rng.uniform(size=5), valid)
