@@ -87,6 +87,7 @@ def _evaluate(X):
     return ((X >= 4).sum(1) >= 3) * 1.0
 
 
+@pytest.mark.slow  # three end-to-end runs on a new space: ~20 s of compilation
 def test_recycle_default_and_off_switch():
     kw = dict(batch_size=100, stages=4)
     off = estimate(jax.random.key(3), SPACE, _evaluate, 2000, recycle=False, **kw)
