@@ -172,6 +172,8 @@ def estimate(
         raise ValueError(f"interval must be one of {ASYMPTOTIC_INTERVALS}; got {interval!r}")
     if not callable(evaluate):
         raise ValueError(f"evaluate must be callable (X -> failures); got {evaluate!r}")
+    if not isinstance(recycle, bool):
+        raise ValueError(f"recycle must be True or False; got {recycle!r}")
     smoothing = default_smoothing(recycle) if smoothing is None else smoothing
     floor = check_ce_options(space, defensive=defensive, rho=rho, smoothing=smoothing, power=power,
                              train_fraction=train_fraction, components=components, floor=floor,

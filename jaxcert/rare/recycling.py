@@ -35,17 +35,22 @@ from jaxcert.rare.proposal import Mixture, Proposal, log_nominal, mixture_log_pr
 __all__ = ["TrainingPool", "pooled_mixture", "default_smoothing"]
 
 
+def _stacked_pool(probs, mask, weights, sizes) -> Mixture:
+    # stage slots stacked on a leading axis, flattened to one mixture weighted n_s / N
+    share = sizes / jnp.sum(sizes)
+    return Mixture(Proposal(probs.reshape((-1,) + probs.shape[2:]), mask.reshape((-1,) + mask.shape[2:])),
+                   (weights * share[:, None]).reshape(-1))
+
+
 def pooled_mixture(mixtures, sizes) -> Mixture:
     """The balance-heuristic density ``sum_s (n_s / N) q_s`` as one :class:`Mixture`.
 
     ``mixtures``: stage mixtures with equal component shapes; ``sizes``: draws per
     stage (a stage with 0 draws is a padding slot and gets weight 0).
     """
-    n = jnp.asarray(sizes, DTYPE)
-    probs = jnp.concatenate([m.components.probs for m in mixtures])
-    mask = jnp.concatenate([m.components.mask for m in mixtures])
-    weights = jnp.concatenate([m.weights * (n_s / jnp.sum(n)) for m, n_s in zip(mixtures, n, strict=True)])
-    return Mixture(Proposal(probs, mask), weights)
+    return _stacked_pool(jnp.stack([m.components.probs for m in mixtures]),
+                         jnp.stack([m.components.mask for m in mixtures]),
+                         jnp.stack([m.weights for m in mixtures]), jnp.asarray(sizes, DTYPE))
 
 
 def default_smoothing(recycle: bool) -> float:
@@ -59,11 +64,8 @@ def default_smoothing(recycle: bool) -> float:
 
 @jax.jit
 def _pooled_log_q(probs, mask, weights, sizes, X):
-    # one jitted call per stage: stage slots stacked on a leading axis, flattened to one mixture
-    share = sizes / jnp.sum(sizes)
-    mix = Mixture(Proposal(probs.reshape((-1,) + probs.shape[2:]), mask.reshape((-1,) + mask.shape[2:])),
-                  (weights * share[:, None]).reshape(-1))
-    log_q = mixture_log_prob(mix, X)
+    # one jitted call per stage
+    log_q = mixture_log_prob(_stacked_pool(probs, mask, weights, sizes), X)
     # empty rows may have no finite density; they are masked out anyway
     return jnp.where(jnp.isfinite(log_q), log_q, log_nominal(mask[0, 0]))
 

@@ -105,3 +105,8 @@ def test_recycle_default_and_off_switch():
 def test_smoothing_is_still_validated(bad):
     with pytest.raises(ValueError, match="smoothing"):
         estimate(jax.random.key(0), SPACE, _evaluate, 2000, smoothing=bad)
+
+
+def test_recycle_must_be_a_bool():
+    with pytest.raises(ValueError, match="recycle must be True or False"):
+        estimate(jax.random.key(0), SPACE, _evaluate, 2000, recycle="no")
