@@ -141,7 +141,8 @@ def estimate(
         (default ``stages - 1``, every stage after the uniform one; 0 = the fresh stage
         only), stage ``j`` of ``R`` weighted by ``n_j (j/R)^2``
         (:func:`jaxcert.rare.budget.stage_weights`).
-      interval: "auto" (bootstrap-t when hits or ESS are few, else skew-corrected) |
+      interval: "auto" (bootstrap-t when hits or ESS are few, widened to contain the
+        gamma interval when every outcome is 0 or 1; else skew-corrected) |
         "skew-corrected" | "clt" | "bootstrap-t" (:mod:`jaxcert.rare.bootstrap`).
       train_evaluate: optional graded training signal with the same conditional mean
         as ``evaluate`` (e.g. ``1 - P(reference | prompt)`` from log-probabilities when
@@ -307,7 +308,8 @@ def estimate(
         certificate=certificate,
         ci_lower=float(a.lower) / Zv,
         ci_upper=min(1.0, float(a.upper) / Zv),
-        interval="bootstrap-t" if bool(a.bootstrap_t) else ("clt" if interval == "clt" else "skew-corrected"),
+        interval=("bootstrap-t+gamma" if bool(a.gamma) else "bootstrap-t") if bool(a.bootstrap_t)
+        else ("clt" if interval == "clt" else "skew-corrected"),
         unreliable=bool(a.unreliable),
         reasons=tuple(reason_names(a.reasons)),
         khat=float(a.khat),

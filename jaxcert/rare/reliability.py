@@ -12,7 +12,11 @@ a verdict, with the reasons:
   interval (:func:`jaxcert.rare.bootstrap.skew_corrected_interval`: the CLT interval
   with Hall's closed-form correction for the estimate's skewness, which the CLT
   ignores and which made it cover 0.89-0.91 where a region is known from about ten
-  defensive draws; one pass over the terms, where the bootstrap takes ``B``).
+  defensive draws; one pass over the terms, where the bootstrap takes ``B``). With
+  0/1 outcomes (``outcomes`` given, every one 0 or 1) the bootstrap-t is widened to
+  contain the Fay-Feuer gamma interval (:func:`jaxcert.rare.bootstrap.gamma_interval`):
+  the bootstrap-t alone covered 0.910 at mu = 1e-5 on concentrated landscapes, the
+  union 0.938 (figures in that module).
 * **unreliable** when any of (rule chosen on ``benchmarks/unreliable_flag.py``, which
   scores candidate rules against the exact error of planted runs; held-out seeds check it):
 
@@ -80,7 +84,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxcert._numerics import as_float
-from jaxcert.rare.bootstrap import bootstrap_t_interval, clt_interval, skew_corrected_interval, stratified_moments
+from jaxcert.rare.bootstrap import (
+    bootstrap_t_interval,
+    clt_interval,
+    gamma_interval,
+    skew_corrected_interval,
+    stratified_moments,
+)
 from jaxcert.rare.psis import KHAT_THRESHOLD, pareto_khat, tail_size
 
 __all__ = ["Assessment", "assess", "reason_names", "distinct_hits", "REASONS", "MIN_HITS", "MIN_ESS", "MIN_TAIL",
@@ -122,6 +132,8 @@ class Assessment(NamedTuple):
       estimate: ``mean(z)``; lower, upper: the asymptotic interval.
       bootstrap_t: True if the interval is bootstrap-t, False if CLT or skew-corrected
         (the one asked for; "auto" means skew-corrected).
+      gamma: True if the bootstrap-t interval was widened to contain the gamma one
+        ("auto" with 0/1 ``outcomes``).
       khat: PSIS k-hat of the last stratum's terms (``inf`` when too few are positive).
       ess: integrand ESS ``(sum z)^2 / sum z^2``; hits: number of ``z > 0``.
       unreliable: any reason set; reasons: bit mask, see :data:`REASONS`.
@@ -134,6 +146,7 @@ class Assessment(NamedTuple):
     lower: jax.Array
     upper: jax.Array
     bootstrap_t: jax.Array
+    gamma: jax.Array
     khat: jax.Array
     ess: jax.Array
     hits: jax.Array
@@ -218,6 +231,12 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
         lo, up = boot(None)
     else:
         lo, up = jax.lax.cond(use_boot, boot, lambda _: (lo_c, up_c), None)
+    # 0/1 outcomes: the bootstrap-t only resamples the hits it has; the gamma upper end
+    # allows for one more (module docstring)
+    binary = jnp.asarray(False) if outcomes is None else jnp.all((as_float(outcomes) == 0) | (as_float(outcomes) == 1))
+    widen = use_boot & binary if mode == 0 else jnp.asarray(False)
+    lo_g, up_g = gamma_interval(z, a_lo, a_hi, upper_cap)
+    lo, up = jnp.where(widen, jnp.minimum(lo, lo_g), lo), jnp.where(widen, jnp.maximum(up, up_g), up)
     max_share = jnp.where(total > 0, jnp.max(z) / jnp.where(total > 0, total, 1.0), 1.0)
     if (outcomes is None) != (inputs is None):
         raise ValueError("assess: pass outcomes and inputs together (both are needed for the efficiency estimate)")
@@ -240,6 +259,7 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
         lower=lo,
         upper=up,
         bootstrap_t=use_boot,
+        gamma=widen,
         khat=khat,
         ess=ess,
         hits=hits,

@@ -39,7 +39,8 @@ class RareResult:
     Attributes:
       estimate: point estimate of ``mu`` (fresh stage plus any reused training stages).
       ci_lower, ci_upper: default asymptotic interval (two-sided at ``alpha``);
-        interval: "bootstrap-t" | "skew-corrected" | "clt" | "clopper-pearson".
+        interval: "bootstrap-t" | "bootstrap-t+gamma" (0/1 outcomes: widened to contain
+        the Fay-Feuer gamma interval) | "skew-corrected" | "clt" | "clopper-pearson".
       unreliable: True when the sample shows the estimate cannot be trusted;
         reasons: the reasons (k-hat, hits, ESS); khat: PSIS Pareto k-hat;
         integrand_ess, hits: ESS and number of positive terms ``F w``;

@@ -27,6 +27,22 @@ def test_few_hits_set_the_reason_and_switch_to_bootstrap_t():
     assert R.REASONS[2] in R.reason_names(a.reasons)
 
 
+def test_binary_outcomes_widen_the_bootstrap_t_to_contain_the_gamma_interval():
+    w = jnp.where(jnp.arange(N) < 9, jnp.linspace(1.0, 20.0, N), 0.0)  # 9 hits, unequal weights
+    y = (w > 0).astype(float)
+    a = R.assess(jax.random.key(1), w, ST, 1, 0.05, num_uniform=100, outcomes=y, inputs=N)
+    boot = R.bootstrap_t_interval(jax.random.key(1), w, ST, 1, 0.025, 0.025, 1.0)
+    gam = R.gamma_interval(w, 0.025, 0.025, 1.0)
+    assert bool(a.bootstrap_t) and bool(a.gamma)
+    assert float(a.lower) == min(float(boot[0]), float(gam[0])) and float(a.upper) == max(float(boot[1]), float(gam[1]))
+    # graded outcomes are not event counts; a forced interval is what was asked for
+    graded = R.assess(jax.random.key(1), w, ST, 1, 0.05, num_uniform=100, outcomes=y * 0.5, inputs=N)
+    forced = R.assess(jax.random.key(1), w, ST, 1, 0.05, num_uniform=100, outcomes=y, inputs=N,
+                      interval="bootstrap-t")
+    for b in (graded, forced):
+        assert not bool(b.gamma) and (float(b.lower), float(b.upper)) == (float(boot[0]), float(boot[1]))
+
+
 def test_heavy_tail_sets_khat_reason():
     z = jax.random.pareto(jax.random.key(2), 0.8, (N,))  # infinite mean tail: k = 1.25
     a = R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100)
