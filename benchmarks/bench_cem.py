@@ -21,7 +21,8 @@ so it is unbiased and its exact variance is ``sum_t lambda_t^2 V_t / n_t``.
 
 Intervals (one sampled run per seed): the default asymptotic interval of
 :func:`jaxcert.rare.estimate` (bootstrap-t when the integrand's ESS < 50 or
-hits < 30, else CLT), its coverage, and the ``unreliable`` flag (PSIS k-hat > 0.7,
+hits < 30, widened to contain the Fay-Feuer gamma interval with 0/1 outcomes; else
+skew-corrected), its coverage, and the ``unreliable`` flag (PSIS k-hat > 0.7,
 too few hits, low ESS), checked against the per-run exact efficiency.
 
 Landscapes: planted over 10^6 inputs (``jaxcert.rare.synthetic``), concentrated /
@@ -208,7 +209,9 @@ def to_markdown(res) -> str:
         "",
         "Efficiency = inferences uniform sampling needs for relative RMSE 0.1 / inferences this method needs "
         "(= uniform MSE at the budget / method MSE), exact variances by enumeration, same outcome type on both "
-        "sides. Coverage of the default two-sided 95% asymptotic interval (bootstrap-t if ESS < 50 or hits < 30, else skew-corrected; before 2026-12-02 plain CLT there). "
+        "sides. Coverage of the default two-sided 95% asymptotic interval (bootstrap-t if ESS < 50 or hits < 30, "
+        "widened to contain the Fay-Feuer gamma interval when every outcome is 0 or 1 (since 2026-12-02); else "
+        "skew-corrected (before 2026-12-02 plain CLT there)). "
         "`unreliable | eff<1` = share of runs flagged among runs whose exact efficiency is below 1.",
         "",
         "`n l hidden` = expected fresh-stage defensive draws in the diffuse part (beta mu), which a product "

@@ -53,6 +53,7 @@ def test_never_inside_the_profile_interval():
         assert int(cal_iv.status) == 0
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_vmap_equals_loop_and_alpha_is_traced():
     cs = [Counts.create(2.0, 1.0, 3.0, 44.0, 60.0, 940.0),
           Counts.create(0.0, 0.0, 5.0, 45.0, 30.0, 970.0)]

@@ -94,6 +94,7 @@ def test_wald_kinds_equal_wald_interval(kind):
                                [float(iv.estimate), float(iv.lower), float(iv.upper)], **EXACT)
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_bootstrap_uses_the_key():
     key = jax.random.key(3)
     r = certify(C, tpr=TPR_BOX, fpr=FPR_BOX, interval="bootstrap", key=key, num_boot=64)

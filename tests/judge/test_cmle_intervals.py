@@ -85,6 +85,7 @@ HARD = [
 ]
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 @pytest.mark.parametrize("alpha", [0.05, 0.1])
 def test_upper_end_on_boxes_touching_the_support_bound_matches_scipy(alpha):
     cs = np.array([h[0] for h in HARD])
@@ -100,6 +101,7 @@ def test_upper_end_on_boxes_touching_the_support_bound_matches_scipy(alpha):
         assert abs(float(ci.upper[i]) - oracle) <= 1e-7, (i, float(ci.upper[i]), oracle)
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_one_sided_equals_two_sided_at_twice_alpha_and_ordering(intervals):
     c = Counts.create(*C)
     up = intervals["upper"]

@@ -152,6 +152,7 @@ def test_stratified_labelling_refuses_srs_methods(method):
         certify(c, method=method, labelling="stratified")
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_stratified_labelling_keeps_the_likelihood_certificate():
     c = Counts.create(8.0, 2.0, 12.0, 28.0, m1=100.0, m0=900.0)
     # the calibration rates (8/10, 12/40) and the full-data MLE (TPR 0.43, FPR 0.076) both

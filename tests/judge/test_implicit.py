@@ -124,12 +124,14 @@ def test_calibrated_bound_gradients_match_central_differences(num):
     assert np.all(jac[:, 1, 10] < 0)  # a larger alpha gives a smaller upper bound
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_vmap_grad_of_public_mle():
     p = _problems(3, 8)
     g = jax.vmap(jax.grad(lambda q: mle(Counts(*q[:6]), q[6:8], q[8:10]).theta))(p)
     assert g.shape == (8, 10) and bool(jnp.all(jnp.isfinite(g)))
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_bad_traced_lane_does_not_poison_the_gradient_of_shared_counts():
     # A sweep over boxes for one set of counts, one box NaN (traced, so no front-door
     # error). The exact solver runs on raw input and masks bad lanes afterwards; the
@@ -148,6 +150,7 @@ def test_bad_traced_lane_does_not_poison_the_gradient_of_shared_counts():
     np.testing.assert_allclose(np.asarray(g), np.asarray(good), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_kink_returns_the_loosening_one_sided_derivative():
     # Box edge exactly at the unconstrained optimum: the bound touches with zero
     # multiplier. Documented: the derivative is the one for loosening (0 here).

@@ -86,6 +86,7 @@ def test_tightening_can_break_a_certificate():
     assert abs(_upper(TPR, (0.0, hi)) - eps) <= 1e-6
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_tipping_box_when_the_certificate_already_fails():
     res = certify(C, tpr=TPR, fpr=FPR, side="upper", target=0.01)
     assert not res.tipping["holds"]

@@ -76,6 +76,7 @@ def test_conditions_never_send_invalid_inputs_and_use_exact_valid_fraction():
     assert res.valid_fraction.exact and res.valid_fraction.estimate == pytest.approx(brute, abs=1e-15)
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 @pytest.mark.parametrize("uniform_check, vf_alpha", [(False, 0.025), (True, 0.0125)])
 def test_monte_carlo_valid_fraction_splits_alpha(uniform_check, vf_alpha):
     # alpha = 0.05 -> IS share alpha/2 with the uniform-draws certificate -> half to Z
