@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from jaxcert import Counts
 from jaxcert.bayes import JudgePrior, bayes_interval, posterior_summary
@@ -12,6 +13,7 @@ from jaxcert.sim import sweep as _sweep
 from jaxcert.sim.simulate import simulate_one
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_runner_matches_direct_posterior(monkeypatch):
     monkeypatch.setitem(_registry.ESTIMATORS, "bayes_under_test", bayes_interval)
     grid = product_grid(theta=[0.02, 0.2], n=[50], N=[500], accuracy=[0.9], box=["+-0.05"])

@@ -40,6 +40,7 @@ def test_effective_binomial_matches_the_lr_bound():
     assert math.isinf(float(effective_binomial(0.1, 1.0, 2.7)[0]))
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_never_inside_the_profile_interval():
     rng = np.random.default_rng(0)
     sb, fb = [0.6, 0.95], [0.02, 0.3]

@@ -70,6 +70,7 @@ def test_counts_input_equals_label_input(cmle_two_sided):
     assert certify(C, tpr=TPR_BOX, fpr=FPR_BOX).to_dict() == cmle_two_sided.to_dict()
 
 
+@pytest.mark.slow  # compile-bound (20-40 s on 2 cores): keeps the default tier under 10 min; CI runs both
 def test_upper_certificate_and_json():
     r = certify(HUMAN, JUDGE, tpr=TPR_BOX, fpr=FPR_BOX, side="upper", alpha=0.1)
     iv = calibrated_interval(C, TPR_BOX, FPR_BOX, alpha=0.1, side="upper")
