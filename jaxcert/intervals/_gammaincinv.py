@@ -13,11 +13,14 @@ smaller, so an upper quantile at ``q = 1e-12`` keeps its digits) for ``x``:
 * Start: Wilson-Hilferty (``X / a`` is nearly the cube of a normal), or the small-x
   tail ``P ~ x^a / Gamma(a + 1)`` when ``a < 1`` or the cube goes negative.
 * A fixed number of steps (:data:`STEPS`) and no data-dependent loop: a vmapped batch
-  costs the same on every lane. From the start Newton needs 3-6; the rest are cheap
-  insurance for lanes that bisect.
+  costs the same on every lane. The start is often far off (tiny shapes, far tails),
+  and those lanes bisect first: on the test set of 6,000 (shape, p) pairs (shapes
+  1e-3..1e4, p down to 1e-12 in both tails), 14% of the lanes are still off by more
+  than 1e-10 relative after 8 steps and 10% after 12; after 60, none.
 
-Accuracy is that of ``jax.scipy.special.gammainc`` (relative ~1e-14 in ``x``; checked
-against ``scipy.special.gammaincinv`` in the tests). Not differentiable in reverse mode
+Accuracy is that of ``jax.scipy.special.gammainc``: against ``scipy.special.gammaincinv``
+on that set the largest relative error is 2.3e-12 (shapes up to 1e4); at shapes near
+7e4, ``gammaincc`` itself loses digits (2.6e-7 measured). Not differentiable in reverse mode
 (the loop is a ``fori_loop``); the intervals that use it are not differentiated.
 """
 

@@ -233,10 +233,12 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
         lo, up = jax.lax.cond(use_boot, boot, lambda _: (lo_c, up_c), None)
     # 0/1 outcomes: the bootstrap-t only resamples the hits it has; the gamma upper end
     # allows for one more (module docstring)
-    binary = jnp.asarray(False) if outcomes is None else jnp.all((as_float(outcomes) == 0) | (as_float(outcomes) == 1))
-    widen = use_boot & binary if mode == 0 else jnp.asarray(False)
-    lo_g, up_g = gamma_interval(z, a_lo, a_hi, upper_cap)
-    lo, up = jnp.where(widen, jnp.minimum(lo, lo_g), lo), jnp.where(widen, jnp.maximum(up, up_g), up)
+    # (only "auto" and only with outcomes: a forced interval is what was asked for)
+    widen = jnp.asarray(False)
+    if mode == 0 and outcomes is not None:
+        widen = use_boot & jnp.all((as_float(outcomes) == 0) | (as_float(outcomes) == 1))
+        lo_g, up_g = gamma_interval(z, a_lo, a_hi, upper_cap)
+        lo, up = jnp.where(widen, jnp.minimum(lo, lo_g), lo), jnp.where(widen, jnp.maximum(up, up_g), up)
     max_share = jnp.where(total > 0, jnp.max(z) / jnp.where(total > 0, total, 1.0), 1.0)
     if (outcomes is None) != (inputs is None):
         raise ValueError("assess: pass outcomes and inputs together (both are needed for the efficiency estimate)")
