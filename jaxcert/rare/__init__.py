@@ -13,7 +13,8 @@ The modules follow the pipeline, in the order a run goes through them:
 3. **Estimation and intervals** (:mod:`~jaxcert.rare.pipeline` with
    :mod:`~jaxcert.rare.budget`, :mod:`~jaxcert.rare.importance`,
    :mod:`~jaxcert.rare.bootstrap`, :mod:`~jaxcert.rare.psis`,
-   :mod:`~jaxcert.rare.reliability`, :mod:`~jaxcert.rare.result`): :func:`estimate`
+   :mod:`~jaxcert.rare.reliability`, :mod:`~jaxcert.rare.certificate`,
+   :mod:`~jaxcert.rare.result`): :func:`estimate`
    plans the budget, trains the proposal, and certifies the failure rate from a fresh
    stage with a finite-sample bound, next to an asymptotic interval and a reliability
    verdict; :func:`uniform_estimate` (:mod:`~jaxcert.rare.baseline`) is the uniform

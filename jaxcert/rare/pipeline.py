@@ -20,27 +20,14 @@ stage densities, is biased: later proposals depend on earlier draws; measured
 -1.5% to -71%.) Its default asymptotic interval and the ``unreliable`` verdict come
 from :func:`jaxcert.rare.reliability.assess`.
 
-Finite-sample certificate: only the fresh stage enters it. Its draws are i.i.d.
-given the trained proposal, the terms lie in ``[0, b]`` with
-``b = weight_bound(q_l) <= 1/l`` computed before the estimation draws, and every bound
-of :mod:`jaxcert.rare.importance` applies unchanged.
+Finite-sample certificate (:mod:`jaxcert.rare.certificate`): the fresh stage's IS
+bound, intersected with exact Clopper-Pearson on the run's uniform draws
+(``uniform_check=True``, the default), each at ``alpha / 2``.
 
 Conditions: see :mod:`jaxcert.rare.space`. Invalid draws are never sent to the
 model, cost nothing, and count ``F = 0``; ``mu = E_q[F 1_valid p0 / q] / Z`` with the
 valid fraction ``Z`` exact (enumeration) or, for huge spaces, estimated from validity
 checks with alpha split in two (Bonferroni): ``U_mu = U_num(alpha/2) / Z_lo(alpha/2)``.
-
-Second certificate from the uniform draws (``uniform_check=True``, the default): the
-first CEM stage samples the uniform ``p0`` and every estimation draw whose mixture
-component is ``p0`` is a uniform draw too (the component coin is independent of the
-data), so these valid draws are i.i.d. Bernoulli(``mu``) outcomes (fractional
-failures are randomised to Bernoulli with the same mean) and give an exact
-Clopper-Pearson interval. The reported interval is the intersection of the IS interval
-at ``alpha / 2`` and the Clopper-Pearson one at ``alpha / 2`` (union bound: coverage
-``>= 1 - alpha``). It guarantees a certificate close to uniform sampling with the
-``p0`` share of the budget (first stage + ``l`` of the estimation stage) on any
-landscape, where the IS bound alone can be ``1/l`` times worse; it costs the IS bound
-the step from ``alpha`` to ``alpha / 2`` when the IS bound wins.
 
 ``inferences`` counts EVERY model inference, training included: an input costs
 ``getattr(evaluate, "cost_per_input", 1)`` (an evaluator that scores an input from K
@@ -59,7 +46,7 @@ import numpy as np
 
 from jaxcert._types import Status
 from jaxcert.rare import proposal as _prop
-from jaxcert.rare.baseline import bernoulli_outcomes, exact_interval, uniform_reduction
+from jaxcert.rare.baseline import uniform_reduction
 from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS
 from jaxcert.rare.budget import (
     as_space,
@@ -70,7 +57,8 @@ from jaxcert.rare.budget import (
     weight_stage_terms,
 )
 from jaxcert.rare.cem import CEMInfo, cem_init, cem_step
-from jaxcert.rare.importance import BOUNDS, importance_estimate
+from jaxcert.rare.certificate import certify_run
+from jaxcert.rare.importance import BOUNDS
 from jaxcert.rare.mixture import defensive_of, init_mixture, mixture_cem_update
 from jaxcert.rare.recycling import TrainingPool, default_smoothing
 from jaxcert.rare.reliability import assess, reason_names
@@ -258,21 +246,10 @@ def estimate(
     est = float(a.estimate) / Zv
     efficiency = float(a.efficiency) if np.isfinite(float(a.efficiency)) else float("nan")
 
-    # --- finite-sample certificate (fresh stage only)
-    b = min(float(_prop.weight_bound(mixture)), 1.0 / defensive)
-    r = importance_estimate(F, log_w, weight_bound=b, alpha=alpha_num, side=side, bound=bound, key=key_boot)
-    lower = float(r.lower) / vf.upper
-    upper = min(1.0, float(r.upper) / vf.lower) if vf.lower > 0 else 1.0
-    certificate = "importance"
-    u_hits = (bernoulli_outcomes(jax.random.fold_in(key_boot, 1), np.concatenate(uniform_F))
-              if uniform_check else np.zeros(0))
-    if u_hits.size:
-        lo_u, up_u = exact_interval(int(u_hits.sum()), u_hits.size, alpha / 2, side)
-        if up_u < upper:
-            certificate = "uniform draws"
-        lo_i, up_i = max(lower, lo_u), min(upper, up_u)
-        # an empty intersection means one of the two intervals missed: report the union
-        lower, upper = (lo_i, up_i) if lo_i <= up_i else (min(lower, lo_u), max(upper, up_u))
+    # --- finite-sample certificate (fresh stage, checked by the uniform draws)
+    cert = certify_run(key_boot, F, log_w, mixture, vf, np.concatenate(uniform_F), alpha=alpha, alpha_num=alpha_num,
+                       side=side, bound=bound, defensive=defensive, uniform_check=uniform_check)
+    lower, upper, r = cert.lower, cert.upper, cert.fresh
     status = Status.CONVERGED if np.isfinite([est, lower, upper, float(a.lower), float(a.upper)]).all() else Status.NONFINITE
     reduction, needed = uniform_reduction(upper, alpha, inferences)
     notes = []
@@ -303,9 +280,9 @@ def estimate(
         valid_fraction=vf,
         defensive=float(defensive),
         notes=tuple(notes),
-        uniform_draws=int(u_hits.size) if uniform_check else int(n_uniform),
-        uniform_failures=int(u_hits.sum()),
-        certificate=certificate,
+        uniform_draws=cert.uniform_draws if uniform_check else int(n_uniform),
+        uniform_failures=cert.uniform_failures,
+        certificate=cert.source,
         ci_lower=float(a.lower) / Zv,
         ci_upper=min(1.0, float(a.upper) / Zv),
         interval=("bootstrap-t+gamma" if bool(a.gamma) else "bootstrap-t") if bool(a.bootstrap_t)
