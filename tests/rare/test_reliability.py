@@ -95,3 +95,37 @@ def test_outcomes_without_inputs_is_rejected():
     z = jnp.ones(N)
     with pytest.raises(ValueError, match="together"):
         R.assess(jax.random.key(1), z, ST, 1, 0.05, num_uniform=100, outcomes=z)
+
+
+def _repeated(rng, values, top, lam, n=2000):
+    """Terms of a fresh stage on a finite space: each value once, the ``top`` largest drawn again ~``lam`` times."""
+    v = np.sort(values)
+    m = np.ones(v.size, int)
+    m[-top:] += rng.poisson(lam, top)
+    z = np.repeat(v, m)
+    return np.concatenate([z, np.zeros(n - z.size)])
+
+
+def test_khat_reads_one_term_per_distinct_input():
+    """Light tail whose favoured inputs repeat: the raw fit reads the atoms as a heavy tail, assess does not.
+
+    Oracle: pareto_khat of NumPy's unique positive values (zero-padded)."""
+    rng = np.random.default_rng(0)
+    st = jnp.zeros(2000, int)
+    raw_flags = 0
+    for _ in range(20):
+        z = _repeated(rng, rng.lognormal(0.0, 0.3, 500), top=10, lam=80)
+        a = R.assess(jax.random.key(1), jnp.asarray(z), st, 1, 0.05, num_uniform=100)
+        u = np.unique(z[z > 0])
+        oracle = R.pareto_khat(jnp.asarray(np.concatenate([u, np.zeros(2000 - u.size)])))
+        assert float(a.khat) == pytest.approx(float(oracle), rel=1e-12, abs=1e-12)
+        assert not int(a.reasons) & 1
+        raw_flags += float(R.pareto_khat(jnp.asarray(z))) > 0.7
+    assert raw_flags >= 15  # the fit on the repeated terms flags most of them (19 of 20 at this seed)
+
+
+def test_heavy_tail_with_repeats_still_sets_khat_reason():
+    rng = np.random.default_rng(1)
+    z = _repeated(rng, rng.pareto(0.8, 900) + 1.0, top=50, lam=5)  # k = 1.25, some inputs drawn again
+    a = R.assess(jax.random.key(1), jnp.asarray(z), jnp.zeros(2000, int), 1, 0.05, num_uniform=100)
+    assert float(a.khat) > 0.7 and int(a.reasons) & 1
