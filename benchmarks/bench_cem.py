@@ -214,6 +214,9 @@ def to_markdown(res) -> str:
         "skew-corrected (before 2026-12-02 plain CLT there)). "
         "`unreliable | eff<1` = share of runs flagged among runs whose exact efficiency is below 1.",
         "",
+        "Outcome: `0/1` = estimation calls return a sampled failure Y ~ Bernoulli(F), training calls the graded "
+        "F (e.g. from log-probabilities); `graded` = every call returns F; `0/1 train` = training also sees only "
+        "0/1 outcomes (no graded signal: at these rates CE rarely sees a failure and learns little). "
         "`n l hidden` = expected fresh-stage defensive draws in the diffuse part (beta mu), which a product "
         "proposal cannot target.",
         "",
