@@ -27,13 +27,12 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_cem import CFG, CONCENTRATIONS, MASSES, RESULTS, SIZES, environment  # noqa: E402
 from jaxcert.rare import ProductSpace, landscape_score, planted_landscape  # noqa: E402
-
-import jax  # noqa: E402
 
 
 def caps(F, defensive):
@@ -59,6 +58,7 @@ def main():
     res = dict(environment=environment(), defensive=CFG["defensive"], rows=rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "efficiency_cap_cpu.json").write_text(json.dumps(res, indent=2))
+
     def rng(a, b):
         if np.isinf(a):
             return "unbounded (F is 0/1: q = p0 restricted to the failures has zero variance)"
