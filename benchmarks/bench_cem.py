@@ -16,8 +16,9 @@ its estimate is enumerated over all 10^6 inputs, so
 over runs captures the heavy tail that 30 seeds of squared errors miss). The estimate
 reuses the last ``REUSE`` training stages and the estimation stage with their own
 defensive-mixture weights, stage ``t`` weighted by ``lambda_t``
-(:func:`jaxcert.rare.budget.stage_weights`, the library's rule, fixed before the draws),
-so it is unbiased and its exact variance is ``sum_t lambda_t^2 V_t / n_t``.
+(:func:`jaxcert.rare.budget.stage_weights`, the library's rule: set by the previous
+stage's closeness to the CE target, so fixed before the stage's own draws), so it is
+unbiased and the mean over runs of ``sum_t lambda_t^2 V_t / n_t`` is its exact MSE.
 
 Intervals (one sampled run per seed): the default asymptotic interval of
 :func:`jaxcert.rare.estimate` (bootstrap-t when the integrand's ESS < 50 or
@@ -53,7 +54,7 @@ import numpy as np
 import jaxcert
 from jaxcert.rare import ProductSpace, landscape_mu, landscape_score, planted_landscape
 from jaxcert.rare.synthetic import CONCENTRATIONS as CONCENTRATION_BETA
-from jaxcert.rare.budget import stage_weights, weight_stage_terms
+from jaxcert.rare.budget import proposal_closeness, stage_weights, weight_stage_terms
 from jaxcert.rare.cem import cem_init, cem_update
 from jaxcert.rare.proposal import defensive_mixture, mixture_log_prob, mixture_sample_components
 from jaxcert.rare.recycling import pooled_mixture
@@ -98,13 +99,13 @@ def simulate_run(key, L, F_grid, outcome, power):
     log_p0 = -math.log(N)
     prop = cem_init(SIZES).proposal
     k_train, _, k_y, _ = jax.random.split(key, 4)
-    zs, outs, strata, exact = [], [], [], jnp.zeros(())
+    zs, outs, strata, second, closeness = [], [], [], [], [jnp.zeros(())]
     mixes, Xs, Ss = [], [], []
     train_binary = outcome == "0/1 train"
     sizes = [c["batch"]] * c["stages"] + [n_est]
     reused = list(range(c["stages"] - c["reuse"], c["stages"] + 1))
-    lam = stage_weights([sizes[t] for t in reused])  # fixed before any draw
     uniform_draws = jnp.zeros(())
+    mu = jnp.mean(F_grid)
     for t, k in enumerate(jax.random.split(k_train, c["stages"] + 1)):
         mix = defensive_mixture(prop, c["defensive"])
         X, comp = mixture_sample_components(k, mix, sizes[t])
@@ -113,7 +114,10 @@ def simulate_run(key, L, F_grid, outcome, power):
         outcome_vals = F if outcome == "graded" else Y
         log_q = mixture_log_prob(mix, X)
         if t < c["stages"]:
-            mixes.append(mix), Xs.append(X), Ss.append(Y if train_binary else F)
+            S = Y if train_binary else F
+            # the library's stage-weight input: q_t judged on its own draws (sets stage t+1's weight)
+            closeness.append(proposal_closeness(jnp.exp(log_p0 - log_q) * S**power))
+            mixes.append(mix), Xs.append(X), Ss.append(S)
             # recycled training draws (the library default): balance-heuristic density of the stages so far
             Xa, Sa = jnp.concatenate(Xs), jnp.concatenate(Ss)
             lqa = mixture_log_prob(pooled_mixture(mixes, sizes[: t + 1]), Xa)
@@ -121,16 +125,17 @@ def simulate_run(key, L, F_grid, outcome, power):
                                  c["min_ess"])
         uniform_draws = uniform_draws + (sizes[t] if t == 0 else jnp.sum(comp == 0))  # stage 0 is all uniform
         if t in reused:
-            lam_t = lam[reused.index(t)]
             zs.append(outcome_vals * jnp.exp(log_p0 - log_q))
             outs.append(outcome_vals)
             strata.append(jnp.full(sizes[t], len(zs) - 1))
-            lq = grid_log_q(mix)
             out2 = F_grid**2 if outcome == "graded" else F_grid  # E[outcome^2 | x]
-            second = jnp.sum(jnp.exp(2 * log_p0 - lq) * out2)
-            mu = jnp.mean(F_grid)
-            exact = exact + lam_t**2 * (second - mu**2) / sizes[t]
-    return (jnp.concatenate(weight_stage_terms(zs)), jnp.concatenate(strata), exact, uniform_draws,
+            second.append(jnp.sum(jnp.exp(2 * log_p0 - grid_log_q(mix)) * out2))
+    # weights fixed stage by stage before each stage's draws (martingale): the run's
+    # conditional variance sum_t lambda_t^2 V_t / n_t averages to the exact MSE
+    lam_close = jnp.stack(closeness[reused[0]: c["stages"]])
+    lam = stage_weights([sizes[t] for t in reused], lam_close)
+    exact = sum(lam[j] ** 2 * (second[j] - mu**2) / sizes[t] for j, t in enumerate(reused))
+    return (jnp.concatenate(weight_stage_terms(zs, lam_close)), jnp.concatenate(strata), exact, uniform_draws,
             jnp.concatenate(outs))
 
 
@@ -205,7 +210,8 @@ def to_markdown(res) -> str:
         f"defensive mixture (l = {cfg['defensive']}), score-weighted CE (rho = 1, power {cfg['powers']}, smoothing "
         f"{cfg['smoothing']}, tempered while the training ESS < {cfg.get('min_ess', 0)} of the elite, each update "
         f"on every training draw so far with the balance-heuristic density), last "
-        f"{cfg['reuse']} training stages reused with own-stage weights and the quadratic stage-weight ramp.",
+        f"{cfg['reuse']} training stages reused with own-stage weights, stage weights from the previous stage's closeness to the CE "
+        f"target (since 2026-12-03; before: the quadratic ramp n_t (t/R)^2).",
         "",
         "Efficiency = inferences uniform sampling needs for relative RMSE 0.1 / inferences this method needs "
         "(= uniform MSE at the budget / method MSE), exact variances by enumeration, same outcome type on both "

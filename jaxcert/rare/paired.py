@@ -40,8 +40,8 @@ from jaxcert._types import Status, status_name
 from jaxcert._validate import check_alpha
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.bootstrap import map_resamples, stratified_moments
-from jaxcert.rare.budget import (as_space, cost_per_input, evaluate_valid, plan_stages, reused_stages,
-                                 weight_stage_terms)
+from jaxcert.rare.budget import (as_space, cost_per_input, evaluate_valid, plan_stages, proposal_closeness,
+                                 reused_stages, weight_stage_terms)
 from jaxcert.rare.cem import cem_init, cem_step
 from jaxcert.rare.mixture import defensive_of
 from jaxcert.rare.reliability import assess, reason_names
@@ -196,7 +196,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
 
     key_train, key_est, key_boot = jax.random.split(key, 3)
     state = cem_init(space)
-    terms_a, terms_b, strata, inferences, n_uniform = [], [], [], 0, 0
+    terms_a, terms_b, strata, inferences, n_uniform, closeness = [], [], [], 0, 0, [0.0]
     sizes = [batch_size] * stages + [n_inputs - stages * batch_size]
     for t, k in enumerate(jax.random.split(key_train, stages + 1)):
         mix = defensive_of(state.proposal, defensive)
@@ -211,10 +211,13 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
             terms_b.append(Fb * w)
             strata.append(np.full(sizes[t], len(strata)))
         if t < stages:
+            # q_t judged on its own draws against the union target: sets stage t + 1's weight
+            closeness.append(float(proposal_closeness(np.exp(log_w) * np.where(valid, np.maximum(Fa, Fb), 0.0) ** power)))
             log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
             state, _ = cem_step(k, state, X, np.maximum(Fa, Fb), rho=1.0, power=power, smoothing=smoothing,
                                 floor=floor, log_q=log_q, mask=valid)
-    za, zb = (np.concatenate(weight_stage_terms(t)) for t in (terms_a, terms_b))
+    # the same weights for both models, so the design stays paired
+    za, zb = (np.concatenate(weight_stage_terms(t, closeness[stages - reuse: stages])) for t in (terms_a, terms_b))
     st = np.concatenate(strata)
     S = len(strata)
     ka, kb = jax.random.split(key_boot)

@@ -13,12 +13,11 @@ Estimate (``reuse`` = number of final training stages reused). Stage ``t`` gives
 terms ``z_i = F_i 1_valid(x_i) p0(x_i) / q_t(x_i)``, each with conditional mean ``Z mu``
 given the earlier stages, because ``q_t`` is fixed before its own draws. The estimate
 is ``sum_t lambda_t mean(z_t)`` over the reused stages and the fresh one, with weights
-``lambda_t`` that grow with the stage (:func:`jaxcert.rare.budget.stage_weights`), a
-choice made before any draw, so the estimate is unbiased. (Weighting draws
-of several adaptive stages by the balance heuristic, i.e. with the mixture of ALL
-stage densities, is biased: later proposals depend on earlier draws; measured
--1.5% to -71%.) Its default asymptotic interval and the ``unreliable`` verdict come
-from :func:`jaxcert.rare.reliability.assess`.
+``lambda_t`` set by how close the PREVIOUS stage's proposal came to the CE target,
+measured on that stage's own draws (:func:`jaxcert.rare.budget.stage_weights`): each
+weight is fixed before its own stage's draws, so the estimate is unbiased (the
+balance heuristic over ALL stage densities is not: -1.5% to -71% measured). Interval
+and ``unreliable`` verdict: :func:`jaxcert.rare.reliability.assess`.
 
 Finite-sample certificate (:mod:`jaxcert.rare.certificate`): the fresh stage's IS
 bound, intersected with exact Clopper-Pearson on the run's uniform draws
@@ -29,9 +28,8 @@ model, cost nothing, and count ``F = 0``; ``mu = E_q[F 1_valid p0 / q] / Z`` wit
 valid fraction ``Z`` exact (enumeration) or, for huge spaces, estimated from validity
 checks with alpha split in two (Bonferroni): ``U_mu = U_num(alpha/2) / Z_lo(alpha/2)``.
 
-``inferences`` counts EVERY model inference, training included: an input costs
-``getattr(evaluate, "cost_per_input", 1)`` (an evaluator that scores an input from K
-sampled answers costs K), and ``budget`` is in inferences (:mod:`jaxcert.rare.budget`).
+``inferences`` counts EVERY model inference, training included (an input scored from K
+sampled answers costs K); ``budget`` is in inferences (:mod:`jaxcert.rare.budget`).
 ``reduction = uniform_samples_needed(upper, alpha) / inferences`` compares the
 certificate with a uniform one; it is not the efficiency of the estimate
 (``efficiency_estimate``, :mod:`jaxcert.rare.result`).
@@ -54,6 +52,7 @@ from jaxcert.rare.budget import (
     check_common,
     evaluate_valid,
     plan_estimate,
+    proposal_closeness,
     weight_stage_terms,
 )
 from jaxcert.rare.cem import CEMInfo, cem_init, cem_step
@@ -125,10 +124,9 @@ def estimate(
       batch_size, stages: draws per stage and number of stages (default up to 6).
       components: 1 = product proposal; K > 1 = mixture of K products (failures in
         several separate corners).
-      reuse: final training stages reused in the estimate with their own weights
-        (default ``stages - 1``, every stage after the uniform one; 0 = the fresh stage
-        only), stage ``j`` of ``R`` weighted by ``n_j (j/R)^2``
-        (:func:`jaxcert.rare.budget.stage_weights`).
+      reuse: final training stages reused in the estimate (default ``stages - 1``; 0 =
+        the fresh stage only), weighted by how close the stage before each came to the
+        CE target (:func:`jaxcert.rare.budget.stage_weights`; stage 0 gets weight 0).
       interval: "auto" (bootstrap-t when hits or ESS are few, widened to contain the
         gamma interval when every outcome is 0 or 1; else skew-corrected) |
         "skew-corrected" | "clt" | "bootstrap-t" (:mod:`jaxcert.rare.bootstrap`).
@@ -183,7 +181,7 @@ def estimate(
     state = cem_init(space, ce) if components == 1 else None
     pool = TrainingPool(stages, batch_size, space.d) if recycle and stages else None
     inferences, failures_seen, history = 0, 0, []
-    uniform_F, terms, strata, fvals = [], [], [], []
+    uniform_F, terms, strata, fvals, closeness = [], [], [], [], [0.0]
     it = range(stages)
     if progress:
         from tqdm.auto import tqdm
@@ -202,6 +200,8 @@ def estimate(
             terms.append(F * np.exp(log_w))
             fvals.append(F)
             strata.append(np.full(batch_size, len(terms) - 1))
+        # judges q_t on its own draws; it sets the weight of stage t + 1
+        closeness.append(float(proposal_closeness(np.exp(log_w) * np.where(valid, F, 0.0) ** power)))
         log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
         Xt, St, lq, mask = X, F, log_q, valid
         if pool is not None:
@@ -235,7 +235,8 @@ def estimate(
     strata.append(np.full(n_est, len(terms) - 1))
 
     # --- estimate, asymptotic interval and reliability (reused stages + fresh stage)
-    z, st = np.concatenate(weight_stage_terms(terms)), np.concatenate(strata)
+    z = np.concatenate(weight_stage_terms(terms, closeness[stages - reuse: stages]))
+    st = np.concatenate(strata)
     n_uniform = sum(u.size for u in uniform_F)
     # honest efficiency at equal cost (assess): E_p0[F^2] - mu^2 per uniform input
     # (estimated by IS as mean(F^2 w)) over the estimate's own variance times the inputs
