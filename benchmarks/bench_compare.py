@@ -58,17 +58,6 @@ BUDGETS = {"deterministic": 4000, "samples:4": 16000}
 RESULTS = Path(__file__).parent / "results"
 
 
-class KSamples:
-    """Fraction of K sampled answers that are wrong (cost K inferences per input)."""
-
-    def __init__(self, landscape, K, seed):
-        self.f, self.cost_per_input = landscape_evaluator(landscape), K
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, X):
-        return self.rng.binomial(self.cost_per_input, self.f(X)) / self.cost_per_input
-
-
 def planted_pair(i):
     key = jax.random.key(2000 + i)
     return (planted_landscape(key, SIZES, MU_A, "concentrated"),
@@ -79,7 +68,7 @@ def evaluators(outcome, la, lb, seed):
     """``(evaluate_a, evaluate_b, train_a, train_b)`` of one run."""
     if outcome == "deterministic":
         return landscape_evaluator(la), landscape_evaluator(lb), None, None
-    return (KSamples(la, 4, 2 * seed), KSamples(lb, 4, 2 * seed + 1),
+    return (landscape_evaluator(la, 4, 2 * seed), landscape_evaluator(lb, 4, 2 * seed + 1),
             landscape_evaluator(la), landscape_evaluator(lb))
 
 

@@ -153,13 +153,17 @@ def landscape_mu(landscape: Landscape) -> float:
     return (1.0 - beta) * prod + beta * float(np.mean(np.asarray(landscape.table)))
 
 
-def landscape_evaluator(landscape: Landscape):
+def landscape_evaluator(landscape: Landscape, samples: int | None = None, seed: int = 0):
     """A NumPy evaluator ``X -> F(X)`` for :func:`jaxcert.rare.estimate`.
 
-    Batches are zero-padded to a power of two so that varying batch sizes (invalid
-    draws removed) reuse a handful of compiled shapes.
+    ``samples=K``: the fraction of K sampled answers that fail, ``Binomial(K, F) / K``
+    with fresh draws on every call (``numpy`` generator seeded by ``seed``), charged K
+    inferences per input (``cost_per_input``). Batches are zero-padded to a power of
+    two so that varying batch sizes (invalid draws removed) reuse a few compiled shapes.
     """
-    score = jax.jit(landscape_score)
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"samples must be a positive int or None; got {samples!r}")
+    score, rng = jax.jit(landscape_score), np.random.default_rng(seed)
 
     def evaluate(X):
         X = np.asarray(X, dtype=np.int64)
@@ -167,8 +171,10 @@ def landscape_evaluator(landscape: Landscape):
         pad = 1 << max(n - 1, 0).bit_length()  # power-of-two buckets: few compiles
         Xp = np.zeros((pad, X.shape[1]), np.int64)
         Xp[:n] = X
-        return np.asarray(score(landscape, jnp.asarray(Xp)))[:n]
+        F = np.asarray(score(landscape, jnp.asarray(Xp)))[:n]
+        return F if samples is None else rng.binomial(samples, F) / samples
 
+    evaluate.cost_per_input = samples or 1
     return evaluate
 
 

@@ -21,17 +21,6 @@ def planted_pair(seed, mu_a=1e-4, mu_b=2.4e-4):
     return la, lb
 
 
-class KSamples:
-    """Fraction of K sampled answers that are wrong: cost K inferences per input."""
-
-    def __init__(self, landscape, K, seed):
-        self.f, self.cost_per_input = landscape_evaluator(landscape), K
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, X):
-        return self.rng.binomial(self.cost_per_input, self.f(X)) / self.cost_per_input
-
-
 def test_nested_pair_ratio_interval_and_counts():
     la, lb = planted_pair(0)
     truth = landscape_mu(lb) / landscape_mu(la)
@@ -45,16 +34,16 @@ def test_nested_pair_ratio_interval_and_counts():
 
 def test_k_sample_evaluators_are_charged_k_each():
     la, lb = planted_pair(0)
-    r = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000)
+    r = compare(jax.random.key(2), SPACE, landscape_evaluator(la, 4, 0), landscape_evaluator(lb, 4, 1), 8000)
     assert r.inferences == 8000  # 1000 inputs x (4 + 4) samples
     # graded training signals (cost 1 each): 6 stages of 83 (500 // 6) inputs x 2, then
     # (8000 - 996) // 8 = 875 estimation inputs x 8
-    ra = compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
+    ra = compare(jax.random.key(2), SPACE, landscape_evaluator(la, 4, 0), landscape_evaluator(lb, 4, 1), 8000,
                  train_evaluate_a=landscape_evaluator(la), train_evaluate_b=landscape_evaluator(lb))
     assert ra.inferences == 6 * 83 * 2 + 875 * 8 == 7996
     assert ra.hits_a > r.hits_a  # the graded signal lets CE find the shared corner
     with pytest.raises(ValueError, match="both train_evaluate_a and train_evaluate_b"):
-        compare(jax.random.key(2), SPACE, KSamples(la, 4, 0), KSamples(lb, 4, 1), 8000,
+        compare(jax.random.key(2), SPACE, landscape_evaluator(la, 4, 0), landscape_evaluator(lb, 4, 1), 8000,
                 train_evaluate_a=landscape_evaluator(la))
 
 
@@ -91,7 +80,7 @@ def test_ratio_interval_coverage_on_planted_pairs(outcome):
             ea, eb, budget = landscape_evaluator(la), landscape_evaluator(lb), 4000
             train = {}
         else:  # K sampled answers per input; CE learns from a graded signal (log-probabilities)
-            ea, eb, budget = KSamples(la, 4, 2 * r), KSamples(lb, 4, 2 * r + 1), 16000
+            ea, eb, budget = landscape_evaluator(la, 4, 2 * r), landscape_evaluator(lb, 4, 2 * r + 1), 16000
             train = dict(train_evaluate_a=landscape_evaluator(la), train_evaluate_b=landscape_evaluator(lb))
         res = compare(jax.random.key(r), SPACE, ea, eb, budget, **train)
         hits.append(res.ratio_lower <= truth <= res.ratio_upper)

@@ -267,3 +267,22 @@ def test_graded_training_signal_with_k_sample_outcomes():
     assert [h["inferences"] for h in res.history] == [100] * 5
     with pytest.raises(ValueError, match="train_evaluate must be callable"):
         estimate(jax.random.key(0), SPACE, EVAL, BUDGET, train_evaluate=3, **KW)
+
+
+def test_landscape_sampled_answers_evaluator():
+    L = planted_landscape(jax.random.key(3), (4, 4, 4), 0.2, "concentrated")
+    X = ProductSpace((4, 4, 4)).enumerate()
+    F = landscape_evaluator(L)(X)
+    x = X[np.argmin(np.abs(F - 0.5))][None]  # a failure probability well inside (0, 1)
+    f = float(landscape_evaluator(L)(x)[0])
+    assert 0.05 < f < 0.95
+    ev = landscape_evaluator(L, samples=5, seed=1)
+    assert ev.cost_per_input == 5 and landscape_evaluator(L).cost_per_input == 1
+    out = ev(np.repeat(x, 20_000, axis=0))
+    np.testing.assert_allclose(out * 5, np.round(out * 5), atol=1e-12)  # fractions of 5 answers
+    se = math.sqrt(f * (1 - f) / (5 * 20_000))
+    assert abs(out.mean() - f) < 4 * se
+    assert not np.array_equal(out, ev(np.repeat(x, 20_000, axis=0)))  # fresh answers per call
+    np.testing.assert_array_equal(landscape_evaluator(L, 5, 1)(np.repeat(x, 20_000, axis=0)), out)
+    with pytest.raises(ValueError, match="samples"):
+        landscape_evaluator(L, samples=0)
