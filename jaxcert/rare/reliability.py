@@ -57,15 +57,15 @@ a verdict, with the reasons:
      ``F`` (``outcomes=``); without them this reason never fires.
 
   Thresholds 8 / 4 (was 10 / 5) and reason 4 were chosen on an earlier CE engine.
-  Re-checked on the current one (recycled tempered CE, ramped stage weights, k-hat on
-  the fresh stage's distinct terms; ``benchmarks/results/unreliable_flag_cpu.md``, 64
-  runs per cell, study / held-out seeds): the flag fires on 0.85 / 0.82 of the runs
-  worse than uniform sampling (squared error above the uniform variance; 181 / 169
-  runs; 0.98 / 0.97 outside the graded intermediate cell at 1e-3, whose missed runs
-  never drew the scattered half of the failures) and on 0.05 / 0.06 of the runs with
-  efficiency >= 1 in cells whose coverage is at least 0.93 (up to 0.11 / 0.22 in single
-  cells). ESS < 3 would lower the false alarms to 0.04 / 0.03 at recall 0.84 / 0.81;
-  the thresholds stayed.
+  Re-checked on the current one (recycled tempered CE, closeness stage weights, k-hat
+  on the fresh stage's distinct terms; ``benchmarks/results/unreliable_flag_cpu.md``, 64
+  runs per cell, study / held-out seeds): the flag fires on 0.87 / 0.84 of the runs
+  worse than uniform sampling (squared error above the uniform variance; 197 / 198
+  runs; 0.99 / 0.97 outside the graded intermediate cell at 1e-3, whose missed runs
+  never drew the scattered half of the failures) and on 0.02 / 0.06 of the runs with
+  efficiency >= 1 in cells whose coverage is at least 0.93 (up to 0.03 / 0.19 in single
+  cells). On the previous run (ramped stage weights) ESS < 3 would have lowered the
+  false alarms to 0.04 / 0.03 at recall 0.84 / 0.81; the thresholds stayed.
 
   What no rule here can flag: a run whose proposal missed a region that no draw hit.
   Its sample is indistinguishable from a run on a landscape without that region
