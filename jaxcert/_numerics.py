@@ -34,6 +34,8 @@ PROB_EPS = 1e-12
 
 def as_float(x) -> jax.Array:
     """Converts ``x`` to a float64 JAX array."""
+    if isinstance(x, jax.Array) and x.dtype == DTYPE:
+        return x  # already one: a conversion is a dispatch (~10-90 us) per field
     return jnp.asarray(x, dtype=DTYPE)
 
 

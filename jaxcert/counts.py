@@ -83,7 +83,9 @@ class Counts(NamedTuple):
     @classmethod
     def create(cls, n11, n10, n01, n00, m1=0, m0=0) -> Counts:
         """Builds counts from numbers or arrays (broadcast to a common shape), float64."""
-        fields = jnp.broadcast_arrays(*(as_float(v) for v in (n11, n10, n01, n00, m1, m0)))
+        fields = [as_float(v) for v in (n11, n10, n01, n00, m1, m0)]
+        if any(f.shape != fields[0].shape for f in fields):
+            fields = jnp.broadcast_arrays(*fields)
         return cls(*fields)
 
     @classmethod
@@ -147,11 +149,13 @@ class Counts(NamedTuple):
 
     def validate(self) -> Counts:
         """Eagerly checks counts are finite, non-negative and n >= 1; returns self."""
-        arr = np.stack([np.asarray(f, dtype=float) for f in self])
+        # n from the host copies (jax caches them): a device-side n cost three
+        # dispatches and a copy, ~0.2 ms of a 1k-problem front door.
+        arr = np.stack(np.broadcast_arrays(*(np.asarray(f, dtype=float) for f in self)))
         if not np.all(np.isfinite(arr)):
             raise ValueError("counts must be finite (got NaN or inf)")
         if np.any(arr < 0):
             raise ValueError("counts must be non-negative")
-        if np.any(np.asarray(self.n) < 1):
+        if np.any(arr[:4].sum(axis=0) < 1):
             raise ValueError("the calibration set is empty: need at least one human-labelled item")
         return self

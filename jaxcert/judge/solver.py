@@ -103,6 +103,15 @@ class MLEResult(NamedTuple):
     theta_hi: jax.Array
 
 
+def _hyper(x):
+    """A scalar hyper-parameter for the jitted solve (traced: new values never recompile).
+
+    Python numbers go in as NumPy float64 scalars, which the jit call converts in its
+    fast path: ``jnp.asarray`` of a Python float costs a dispatch (~0.1 ms).
+    """
+    return np.float64(x) if isinstance(x, (int, float)) else as_float(x)
+
+
 def _box_arrays(bounds):
     return jnp.asarray(np.array([0.0, 1.0]) if bounds is None else bounds, dtype=jnp.float64)
 
@@ -229,7 +238,7 @@ _mle_jit = jax.jit(_mle_whole, static_argnames=("solver", "max_steps"))
 def mle_trusted(counts: Counts, tpr_bounds=None, fpr_bounds=None) -> MLEResult:
     """:func:`mle` (exact solver) of one problem already validated by a front door."""
     return _mle_jit(Counts.create(*counts), _box_arrays(tpr_bounds), _box_arrays(fpr_bounds),
-                    as_float(1e-10), as_float(0.01), solver="exact", max_steps=1)
+                    _hyper(1e-10), _hyper(0.01), solver="exact", max_steps=1)
 
 
 def _max_steps(solver, max_steps):
@@ -282,5 +291,5 @@ def mle(counts: Counts, tpr_bounds=None, fpr_bounds=None, *, solver: str = "exac
     counts = Counts.create(*counts)
     if is_concrete(counts, tpr_bounds, fpr_bounds):
         _validate(counts, tpr_bounds, fpr_bounds)
-    return _mle_jit(counts, _box_arrays(tpr_bounds), _box_arrays(fpr_bounds), as_float(tol),
-                    as_float(pgd_stepsize), solver=solver, max_steps=int(max_steps))
+    return _mle_jit(counts, _box_arrays(tpr_bounds), _box_arrays(fpr_bounds), _hyper(tol),
+                    _hyper(pgd_stepsize), solver=solver, max_steps=int(max_steps))
