@@ -11,8 +11,9 @@ Solvers:
 * ``"exact"`` (default): enumerates the active sets and solves each KKT sub-problem
   in closed form (interior UMLE, the four faces and four corners by cubic roots,
   ``theta`` at 0 and 1), then keeps the best feasible candidate
-  (:mod:`jaxcert.judge._exact`). No data-dependent loop: every vmapped lane costs the
-  same, and the result is the global optimum, also on the flat ridges of large
+  (:mod:`jaxcert.judge._exact`). No loop runs to convergence (its two loops have fixed
+  trip counts and only keep XLA:CPU from recomputing long chains): every vmapped lane
+  costs the same, and the result is the global optimum, also on the flat ridges of large
   judge-only sets with empty calibration cells where a local method stalls. Where the
   maximiser is not unique (a segment of ``theta``), it returns the segment's midpoint,
   and every solver reports the segment (``theta_lo``, ``theta_hi``).
