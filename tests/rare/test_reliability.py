@@ -91,6 +91,29 @@ def test_efficiency_reason_fires_when_a_few_heavy_defensive_hits_carry_the_estim
     assert np.isnan(float(c.efficiency)) and not int(c.reasons) & 16
 
 
+def test_surprise_reason_fires_on_one_graded_term_far_above_what_the_proposal_predicts():
+    """Graded outcomes near the CE target (terms ~ mu) plus one input failing at 0.5 where
+    the proposal expected ~1/25 of that: the term is 25x the mean positive term (share
+    2.5%, below reason 4's 5%). At 15x, with 0/1 outcomes, without outcomes or with
+    fewer than SHARE_HITS positive terms, reason 6 stays off."""
+    base = 1e-3 * (1.0 + 0.1 * jnp.sin(jnp.arange(N)))
+    F = jnp.full(N, 0.02)
+
+    z25 = base.at[0].set(0.0)
+    z25 = z25.at[0].set(25.0 * jnp.sum(z25) / (N - 25.0))  # max = 25 x mean(z) exactly
+    assert float(jnp.max(z25) / jnp.mean(z25)) == pytest.approx(25.0)
+    a = R.assess(jax.random.key(1), z25, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N)
+    assert int(a.reasons) == 32 and R.REASONS[32] in R.reason_names(a.reasons)
+    z15 = base.at[0].set(0.0)
+    z15 = z15.at[0].set(15.0 * jnp.sum(z15) / (N - 15.0))
+    assert not int(R.assess(jax.random.key(1), z15, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N).reasons) & 32
+    binary = R.assess(jax.random.key(1), z25, ST, 1, 0.05, num_uniform=100, outcomes=jnp.ones(N), inputs=N)
+    none = R.assess(jax.random.key(1), z25, ST, 1, 0.05, num_uniform=100)
+    assert not int(binary.reasons) & 32 and not int(none.reasons) & 32
+    few = jnp.where(jnp.arange(N) < 60, z25, 0.0).at[0].set(25.0 * jnp.sum(z25[1:60]) / 59)
+    assert not int(R.assess(jax.random.key(1), few, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N).reasons) & 32
+
+
 def test_outcomes_without_inputs_is_rejected():
     z = jnp.ones(N)
     with pytest.raises(ValueError, match="together"):
