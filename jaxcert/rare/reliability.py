@@ -55,17 +55,14 @@ a verdict, with the reasons:
      plentiful: its few defensive draws carry weight ``~1/l`` and their variance
      exceeds what the same budget spent uniformly would have. Needs the outcomes
      ``F`` (``outcomes=``); without them this reason never fires.
-  6. **a failure the proposal did not expect** (graded outcomes, i.e. ``outcomes``
-     given and not all 0/1, with at least :data:`SHARE_HITS` positive terms): the
-     largest term is more than :data:`MAX_SURPRISE` times the mean positive term.
-     CE with graded outcomes aims at ``q ~ p0 F``, under which every term ``F p0 / q``
-     equals ``mu``: a term 20x the mean is an input failing 20x more than the proposal
-     predicts there, the trace of a failure mechanism it did not learn (seen: graded
-     intermediate runs at 1e-3 that drew ONE input of the scattered half at a place the
-     proposal happened to like; its term was 20-80x the mean but only 1-4% of the sum,
-     under reason 4's threshold, and the estimate was half the truth). 20 is about the
-     98th percentile of this ratio in well-found graded runs (concentrated cells, study
-     seeds, 1,850 terms; it does not grow with the sample: the same at 200,000 terms).
+  6. **a failure the proposal did not expect** (graded outcomes: not all 0/1; at least
+     :data:`SHARE_HITS` positive terms): the largest term above :data:`MAX_SURPRISE`
+     times the mean positive term. CE aims at ``q ~ p0 F``, under which every term
+     equals ``mu``, so such a term is an input failing 20x more than the proposal
+     predicts: a mechanism it did not learn (seen: one scattered input drawn where the
+     proposal happened to favour it, 20-80x the mean but 1-4% of the sum, estimate half
+     the truth). 20 is about the 98th percentile in well-found graded runs (study
+     seeds; the same at 1,850 and 200,000 terms).
 
   Checked on the current CE engine (``benchmarks/results/unreliable_flag_cpu.md``, 64
   runs per cell, study / held-out seeds): the flag fires on 0.914 / 0.899 of the runs
