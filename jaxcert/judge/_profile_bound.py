@@ -142,10 +142,15 @@ def inner_profile(c, sb, fb, t, q, lo, hi, num_steps=INNER_STEPS):
         q_new = jnp.where((f == 0) | jump, q, jnp.where(good, qn, 0.5 * (lo + hi)))
         return q_new, lo, hi, q
 
-    # A loop, not unrolled steps: XLA:CPU inlined the unrolled steps' element-wise
-    # chains into every consumer, and the calibrated sweep kernel compiled in 24 s
-    # instead of 13 s and ran 30% slower. The state keeps the previous q.
-    q, lo, hi, q_prev = jax.lax.fori_loop(0, num_steps, step, (q, lo, hi, q))
+    # Unrolled steps, not a fori_loop: with the loop (faster to compile and run: XLA:CPU
+    # inlines the unrolled chains into every consumer), jax.vmap(jax.jacfwd(...)) of the
+    # bound over ~100+ problems returned wrong derivatives in some lanes on one CPU (the
+    # JVP's q_range bracket differed from the same lane computed alone; values were
+    # right). Correct first: tests/judge/test_implicit.py (slow tier) holds the cases.
+    st = (q, lo, hi, q)
+    for i in range(num_steps):
+        st = step(i, st)
+    q, lo, hi, q_prev = st
     a, b, w, f, df = cells(q)
     a, b = jnp.where(jump_a, a_w, a), jnp.where(jump_b, b_w, b)
     f = jnp.where(jump, 0.0, f)
