@@ -246,11 +246,11 @@ def main(argv=None) -> int:
                     estimators=cfg.estimators, side=cfg.side, chunk_size=cfg.chunk_size,
                     out_dir=out, progress=True, config=raw)
     timing_path = os.path.join(out, "timing.json")
-    if res.computed_chunks:  # only a call that computed the whole grid times it
-        if res.computed_chunks == -(-cfg.grid.size * cfg.replicates // res_chunk(cfg)):
-            with open(timing_path, "w") as fh:
-                json.dump({"seconds": res.seconds, "replicates": cfg.grid.size * cfg.replicates,
-                           "chunks": res.computed_chunks}, fh)
+    # only a call that computed the whole grid (every chunk) times it
+    if res.computed_chunks == -(-cfg.grid.size * cfg.replicates // res_chunk(cfg)):
+        with open(timing_path, "w") as fh:
+            json.dump({"seconds": res.seconds, "replicates": cfg.grid.size * cfg.replicates,
+                       "chunks": res.computed_chunks}, fh)
     timing = json.load(open(timing_path)) if os.path.exists(timing_path) else None
     plot_standard(out)
     env = (f"jax {jax.__version__}, devices {[str(d) for d in jax.devices()]}, "
