@@ -27,9 +27,10 @@ the stationary point of the sub-problem of its active set. Candidates:
 
 Every candidate is clipped into the box (a feasible point, so a wrong candidate can
 only lose the comparison) and the one with the largest log-likelihood is returned.
-Cubic roots: Viete's trigonometric formula (or a quadratic when the leading
-coefficient vanishes), then a fixed number of bracket-guarded Newton steps on the
-polynomial. Every lane does the same work: vmapped batches cost the same per lane.
+Cubic roots: Viete's formula with series in place of the trigonometric functions
+(or a quadratic when the leading coefficient vanishes), then a fixed number of
+bracket-guarded Newton steps on the polynomial (:mod:`jaxcert.judge._cubic`).
+Every lane does the same work: vmapped batches cost the same per lane.
 
 Layout. Batch axes trail (``c`` of shape (6, ...)): one problem under ``vmap`` and a
 structure-of-arrays batch run the same code. XLA:CPU is fastest on the latter, with
@@ -42,60 +43,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxcert.judge._cubic import middle_root, safe_div
 from jaxcert.judge._ridge import recentre, same_forms
 
-__all__ = ["exact_solve", "middle_root", "nll_gradient"]
+__all__ = ["exact_solve", "nll_gradient"]
 
-NUM_POLISH = 3  # bracket-guarded Newton steps on each cubic
-
-
-def _sdiv(num, den, default=0.0):
-    ok = den != 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), default)
-
-
-def _cubic(c, x):
-    c3, c2, c1, c0 = c
-    return ((c3 * x + c2) * x + c1) * x + c0, (3.0 * c3 * x + 2.0 * c2) * x + c1
-
-
-def middle_root(c, lo, hi, num_polish=NUM_POLISH):
-    """Root in ``[lo, hi]`` of ``c3 x^3 + c2 x^2 + c1 x + c0`` given ``P(lo) >= 0 >= P(hi)``.
-
-    ``c3 >= 0``; with ``c3 > 0`` the other two roots lie outside the bracket, so this
-    is the middle one (Viete); with ``c3 ~ 0`` the quadratic's root in the bracket is
-    used as the start. Then ``num_polish`` bracket-guarded Newton steps.
-    """
-    c3, c2, c1, c0 = c
-    a2, a1, a0 = _sdiv(c2, c3), _sdiv(c1, c3), _sdiv(c0, c3)
-    p = a1 - a2 * a2 / 3.0
-    qq = (2.0 * a2 * a2 * a2 / 27.0 - a2 * a1 / 3.0) + a0
-    m = jnp.sqrt(jnp.maximum(-p / 3.0, 0.0))
-    arg = jnp.clip(_sdiv(-qq, 2.0 * m * m * m), -1.0, 1.0)
-    x_v = 2.0 * m * jnp.cos(jnp.arccos(arg) / 3.0 - 2.0 * jnp.pi / 3.0) - a2 / 3.0
-    # Quadratic / linear start (small leading coefficient: Viete cancels there).
-    disc = jnp.sqrt(jnp.maximum(c1 * c1 - 4.0 * c2 * c0, 0.0))
-    w = -0.5 * (c1 + jnp.where(c1 >= 0, disc, -disc))
-    r1, r2 = _sdiv(w, c2, jnp.inf), _sdiv(c0, w, 0.5 * (lo + hi))
-    mid = 0.5 * (lo + hi)
-    x_q = jnp.where(jnp.abs(r1 - mid) < jnp.abs(r2 - mid), r1, r2)
-    x_v, x_q = jnp.clip(x_v, lo, hi), jnp.clip(x_q, lo, hi)
-    x_v = jnp.where(jnp.isfinite(x_v), x_v, mid)
-    x_q = jnp.where(jnp.isfinite(x_q), x_q, mid)
-    x = jnp.where(jnp.abs(_cubic(c, x_v)[0]) <= jnp.abs(_cubic(c, x_q)[0]), x_v, x_q)
-    # A loop, not unrolled steps: XLA:CPU fused the unrolled polish, cosine included,
-    # into each consumer of the root (eight copies; the faces were 3x slower).
-    def step(_, state):
-        x, lo, hi = state
-        f, df = _cubic(c, x)
-        lo = jnp.where(f > 0, x, lo)
-        hi = jnp.where(f < 0, x, hi)
-        # df = 0 gives an infinite or NaN step, which fails the bracket test (a
-        # guarded division here kept XLA:CPU from vectorising the polish).
-        xn = x - f / df
-        good = (xn >= lo) & (xn <= hi)
-        return jnp.where(f == 0, x, jnp.where(good, xn, 0.5 * (lo + hi))), lo, hi
-    return jax.lax.fori_loop(0, num_polish, step, (x, lo, hi))[0]
+_sdiv = safe_div
 
 
 def _face_cubic(p1, p0, n1c, n0c, k1, k0, c0):

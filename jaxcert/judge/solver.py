@@ -188,7 +188,21 @@ def mle_kernel(c, sb, fb):
     return x, f, status
 
 
+#: Problems per block of a large exact batch (static shapes, so chosen at trace time).
+EXACT_BLOCK = 8192
+
+
 def _mle_flat(c, sb, fb, tol, pgd_stepsize, solver, max_steps):
+    total = c.shape[0]
+    if solver == "exact" and total > 2 * EXACT_BLOCK:
+        # One pass over a million problems streams every intermediate through main
+        # memory; blocks that fit the caches, in a fixed-length loop, were 26% faster
+        # per problem on 2 CPU cores (1.15 vs 1.56 us at 1M; 4k-16k blocks alike).
+        pad = (-total) % EXACT_BLOCK
+        blocks = [jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
+                  .reshape((-1, EXACT_BLOCK) + a.shape[1:]) for a in (c, sb, fb)]
+        out = jax.lax.map(lambda b: _mle_flat(*b, tol, pgd_stepsize, solver, max_steps), blocks)
+        return jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:])[:total], out)
     if solver == "exact":
         # Structure of arrays (batch axis last): XLA:CPU runs the closed-form solve
         # fastest in that layout (_exact.exact_solve).
