@@ -55,14 +55,19 @@ a verdict, with the reasons:
      plentiful: its few defensive draws carry weight ``~1/l`` and their variance
      exceeds what the same budget spent uniformly would have. Needs the outcomes
      ``F`` (``outcomes=``); without them this reason never fires.
-  6. **a failure the proposal did not expect** (graded outcomes: not all 0/1; at least
+  6. **a failure the proposal did not expect** (graded outcomes: failure probabilities,
+     not all 0/1 and not sampled fractions (``check_surprise``); at least
      :data:`SHARE_HITS` positive terms): the largest term above :data:`MAX_SURPRISE`
      times the mean positive term. CE aims at ``q ~ p0 F``, under which every term
      equals ``mu``, so such a term is an input failing 20x more than the proposal
      predicts: a mechanism it did not learn (seen: one scattered input drawn where the
      proposal happened to favour it, 20-80x the mean but 1-4% of the sum, estimate half
      the truth). 20 is about the 98th percentile in well-found graded runs (study
-     seeds; the same at 1,850 and 200,000 terms).
+     seeds; the same at 1,850 and 200,000 terms). Only for proposals trained with
+     ``power=1``: at 0.5 the proposal predicts ``F ~ (q / p0)^2``, which squares its
+     misfit (in good graded runs the largest ratio's 98th percentile was 31-958), and
+     the check flagged 16-94% of good graded runs, the README's ``jaxcert rare``
+     example among them.
 
   Checked on the current CE engine (``benchmarks/results/unreliable_flag_cpu.md``, 64
   runs per cell, study / held-out seeds): the flag fires on 0.914 / 0.899 of the runs
@@ -196,10 +201,10 @@ def reason_names(reasons) -> list[str]:
     return [text for bit, text in REASONS.items() if r & bit]
 
 
-@partial(jax.jit, static_argnames=("num_strata", "interval", "num_bootstrap"))
+@partial(jax.jit, static_argnames=("num_strata", "interval", "num_bootstrap", "check_surprise"))
 def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None, side_hi=None,
            interval: str = "auto", num_bootstrap: int = 2000, upper_cap=1.0, outcomes=None,
-           inputs=None) -> Assessment:
+           inputs=None, check_surprise: bool = True, power=1.0) -> Assessment:
     """Default asymptotic interval and reliability verdict for IS terms ``z``.
 
     Args:
@@ -215,6 +220,13 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
       outcomes: optional float ``(N,)`` outcomes ``F`` of the terms (so ``z = F w``);
         with ``inputs`` (the inputs paid, training included) they give the
         efficiency estimate and reason 5.
+      power: the CE score exponent the proposal was trained with (target
+        ``p0 F^power``); reason 6 applies only to power 1 (module docstring).
+      check_surprise: whether reason 6 applies (static): the outcomes are failure
+        probabilities that the proposal was trained to match. False for sampled
+        outcomes (the wrong fraction of K answers: one wrong answer in 4 where
+        ``F = 0.01`` is a term 25x the mean under a perfect proposal) and for one
+        model of a pair whose proposal learned the union score.
 
     Example:
       >>> z = jnp.where(jnp.arange(1000) % 20 == 0, 0.02 + 1e-5 * jnp.arange(1000), 0.0)
@@ -274,13 +286,13 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
         var_unif = jnp.maximum(jnp.mean(as_float(outcomes) * z) - jnp.mean(z) ** 2, 0.0)
         efficiency = jnp.where(var_mean > 0, var_unif / as_float(inputs) / jnp.where(var_mean > 0, var_mean, 1.0),
                                jnp.inf)
-    # graded outcomes (not all 0/1): z_i / mean(z) = F_i / (the proposal's prediction of
-    # F_i) for the CE target q ~ p0 F, so the largest term over the mean positive term is
-    # the largest surprise (module docstring, reason 6)
+    # graded outcomes (not all 0/1), CE target q ~ p0 F (power 1): z_i / mean(z) = F_i /
+    # (the proposal's prediction of F_i), so the largest term over the mean positive term
+    # is the largest surprise (module docstring, reason 6)
     surprise = jnp.asarray(False)
     if outcomes is not None:
         o = as_float(outcomes)
-        graded = ~jnp.all((o == 0) | (o == 1))
+        graded = ~jnp.all((o == 0) | (o == 1)) & check_surprise & (as_float(power) == 1.0)
         mean_pos = total / jnp.maximum(hits, 1)
         surprise = graded & (hits >= SHARE_HITS) & (jnp.max(z) > MAX_SURPRISE * mean_pos)
     reasons = (

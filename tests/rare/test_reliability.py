@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxcert  # noqa: F401
+from jaxcert.rare import ProductSpace, estimate, landscape_evaluator, planted_landscape
 from jaxcert.rare import reliability as R
 
 N = 1000
@@ -112,6 +113,39 @@ def test_surprise_reason_fires_on_one_graded_term_far_above_what_the_proposal_pr
     assert not int(binary.reasons) & 32 and not int(none.reasons) & 32
     few = jnp.where(jnp.arange(N) < 60, z25, 0.0).at[0].set(25.0 * jnp.sum(z25[1:60]) / 59)
     assert not int(R.assess(jax.random.key(1), few, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N).reasons) & 32
+    sampled = R.assess(jax.random.key(1), z25, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N, check_surprise=False)
+    sqrt_target = R.assess(jax.random.key(1), z25, ST, 1, 0.05, num_uniform=100, outcomes=F, inputs=N, power=0.5)
+    assert not int(sampled.reasons) & 32 and not int(sqrt_target.reasons) & 32
+
+
+def test_sampled_fractions_are_not_read_as_failure_probabilities():
+    """K-sample outcomes (the wrong fraction of 4 answers) on a concentrated landscape the
+    proposal finds: one wrong answer where F = 0.01 is a term 25x the mean under a perfect
+    proposal, so reading the fraction as a probability (reason 6) flagged every such run
+    (64 of 64 at coverage 0.95 in a study). ``estimate`` passes ``check_surprise`` from
+    the evaluator's cost per input."""
+    import jaxcert.rare.pipeline as P
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("check_surprise"))
+        unsampled = P_assess(*args, **{**kwargs, "check_surprise": True})
+        seen.append(int(unsampled.reasons))
+        return P_assess(*args, **kwargs)
+
+    P_assess = P.assess
+    sizes = (10,) * 5
+    space = ProductSpace(sizes)
+    L = planted_landscape(jax.random.key(2000), sizes, 1e-3, "concentrated")
+    try:
+        P.assess = spy
+        r = estimate(jax.random.key(0), space, landscape_evaluator(L, 4, 0), 16_000,
+                     train_evaluate=landscape_evaluator(L), power=1.0)
+    finally:
+        P.assess = P_assess
+    assert seen[0] is False and seen[1] & 32  # the old reading fires here ...
+    assert not any(R.REASONS[32] == text for text in r.reasons)  # ... the sampled one does not
 
 
 def test_outcomes_without_inputs_is_rejected():
