@@ -58,6 +58,7 @@ def test_synthetic_evaluator_report(tmp_path, capsys, monkeypatch):
         assert k in r
     ev = rep["evaluator"]
     assert ev["score"] == "logprob" and ev["cost_per_input"] == 1
+    assert rep["ce_power"] == 1.0  # a failure probability: the zero-variance target p0 F
     assert ev["inferences_charged"] == ev["inputs_scored"] == r["inferences"]
     assert rep["plot"] == "proposal.png"
     assert rep["environment"]["x64"] is True and rep["environment"]["jax"]
@@ -94,6 +95,7 @@ def test_synthetic_evaluator_report(tmp_path, capsys, monkeypatch):
         (["--space", SPACE, "--evaluator", "python:os:getcwd", "--score", "logprob"],
          "--score applies to --evaluator openai and synthetic"),
         (["--space", SPACE, "--max-retries", "-1"], "--max-retries must be >= 0"),
+        (["--space", SPACE, "--power", "0"], "--power must be in (0, 1]"),
         (["--space", SPACE, "--evaluator", "openai", "--base-url", "http://127.0.0.1:9/v1",
           "--model", "m", "--score", "samples:4"], "with temperature 0 pays 4 times"),
     ],
@@ -283,3 +285,17 @@ def test_proposal_plot_labels_variable_values(tmp_path, monkeypatch):
         assert labels[-1] == _rare_report.tick_label(float(grid[-1]))
     assert figs[0].axes[-1].get_xlabel() == "variable value"
     plt.close("all")
+
+
+@pytest.mark.parametrize("space, score, power", [(SPACE, "logprob", 1.0), (SPACE, "binary", 0.5),
+                                                 (SPACE, "samples:4", 0.5),
+                                                 ("synthetic:1e-4:concentrated", "binary", 1.0)])
+def test_default_power_follows_the_outcome(space, score, power):
+    """p0 F (power 1) where the outcome is the failure probability; p0 sqrt(F) for 0/1
+    and sampled outcomes (a synthetic space's landscape is graded whatever --score)."""
+    import argparse
+
+    from jaxcert.cli._rare import default_power
+    from jaxcert.rare.scoring import parse_score
+
+    assert default_power(argparse.Namespace(space=space), parse_score(score)) == power

@@ -202,7 +202,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     key_train, key_est, key_boot = jax.random.split(key, 3)
     state = cem_init(space)
     terms_a, terms_b, strata, inferences, n_uniform, closeness = [], [], [], 0, 0, [0.0]
-    outs_a, outs_b, terms_u = [], [], []
+    outs_a, outs_b = [], []
     sizes = [batch_size] * stages + [n_inputs - stages * batch_size]
     for t, k in enumerate(jax.random.split(key_train, stages + 1)):
         mix = defensive_of(state.proposal, defensive)
@@ -217,7 +217,6 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
             terms_b.append(Fb * w)
             outs_a.append(Fa)
             outs_b.append(Fb)
-            terms_u.append(np.maximum(Fa, Fb) * w)
             strata.append(np.full(sizes[t], len(strata)))
         if t < stages:
             # q_t judged on its own draws against the union target: sets stage t + 1's weight
@@ -230,17 +229,11 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
     st = np.concatenate(strata)
     S = len(strata)
     ka, kb = jax.random.split(key_boot)
-    # Reason 5: efficiency against uniform inputs evaluated by both models at the same
-    # cost. Reason 6 reads a term against what the proposal predicts, and it learned the
-    # union score max(F_A, F_B): so it is checked on the union's terms (failure
-    # probabilities only, as in estimate), not on each model's.
+    # with the outcomes, reason 5 applies: efficiency against uniform inputs scored by
+    # both models at the same cost
     paired_inputs = inferences / cost
-    fa, fb = np.concatenate(outs_a), np.concatenate(outs_b)
-    assess_a, assess_b = (assess(k, z, st, S, alpha, num_uniform=n_uniform, outcomes=f, inputs=paired_inputs,
-                                 check_surprise=False) for k, z, f in ((ka, za, fa), (kb, zb, fb)))
-    union = np.concatenate(weight_stage_terms(terms_u, closeness[stages - reuse: stages]))
-    surprise = int(assess(ka, union, st, S, alpha, num_uniform=n_uniform, outcomes=np.maximum(fa, fb),
-                          inputs=paired_inputs, check_surprise=cost == 2, power=power).reasons) & 32  # both cost 1: probabilities
+    assess_a, assess_b = (assess(k, z, st, S, alpha, num_uniform=n_uniform, outcomes=np.concatenate(f),
+                                 inputs=paired_inputs) for k, z, f in ((ka, za, outs_a), (kb, zb, outs_b)))
     mu_a, mu_b = float(np.mean(za)), float(np.mean(zb))
     notes = []
     if mu_a > 0 and mu_b > 0:
@@ -263,8 +256,7 @@ def compare(key, space, evaluate_a, evaluate_b, budget: int, *, alpha: float = 0
         log_ratio, se, lo, up, gain = math.nan, math.inf, 0.0, math.inf, math.nan
         status = Status.NONFINITE
     reasons = tuple(f"A: {r}" for r in reason_names(assess_a.reasons)) + tuple(
-        f"B: {r}" for r in reason_names(assess_b.reasons)) + tuple(
-        f"A or B: {r}" for r in reason_names(surprise))
+        f"B: {r}" for r in reason_names(assess_b.reasons))
     Zv = vf.estimate
     return ComparisonResult(
         mu_a=mu_a / Zv, mu_b=mu_b / Zv, ratio=math.exp(log_ratio) if math.isfinite(log_ratio) else math.nan,

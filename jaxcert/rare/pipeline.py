@@ -240,11 +240,9 @@ def estimate(
     n_uniform = sum(u.size for u in uniform_F)
     # honest efficiency at equal cost (assess): E_p0[F^2] - mu^2 per uniform input
     # (estimated by IS as mean(F^2 w)) over the estimate's own variance times the inputs
-    # paid, counted in units of the outcome's cost (the uniform baseline's). An outcome
-    # costing several inferences is a sampled fraction (evaluators' cost_per_input
-    # convention), not a failure probability: reason 6 then does not apply
+    # paid, counted in units of the outcome's cost (the uniform baseline's)
     a = assess(key_boot, z, st, len(terms), alpha, num_uniform=n_uniform, interval=interval,
-               outcomes=np.concatenate(fvals), inputs=inferences / cost, check_surprise=cost == 1, power=power)
+               outcomes=np.concatenate(fvals), inputs=inferences / cost)
     Zv = vf.estimate
     est = float(a.estimate) / Zv
     efficiency = float(a.efficiency) if np.isfinite(float(a.efficiency)) else float("nan")

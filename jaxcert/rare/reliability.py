@@ -55,32 +55,27 @@ a verdict, with the reasons:
      plentiful: its few defensive draws carry weight ``~1/l`` and their variance
      exceeds what the same budget spent uniformly would have. Needs the outcomes
      ``F`` (``outcomes=``); without them this reason never fires.
-  6. **a failure the proposal did not expect** (graded outcomes: failure probabilities,
-     not all 0/1 and not sampled fractions (``check_surprise``); at least
-     :data:`SHARE_HITS` positive terms): the largest term above :data:`MAX_SURPRISE`
-     times the mean positive term. CE aims at ``q ~ p0 F``, under which every term
-     equals ``mu``, so such a term is an input failing 20x more than the proposal
-     predicts: a mechanism it did not learn (seen: one scattered input drawn where the
-     proposal happened to favour it, 20-80x the mean but 1-4% of the sum, estimate half
-     the truth). 20 is about the 98th percentile in well-found graded runs (study
-     seeds; the same at 1,850 and 200,000 terms). Only for proposals trained with
-     ``power=1``: at 0.5 the proposal predicts ``F ~ (q / p0)^2``, which squares its
-     misfit (in good graded runs the largest ratio's 98th percentile was 31-958), and
-     the check flagged 16-94% of good graded runs, the README's ``jaxcert rare``
-     example among them.
+  Not a reason: the largest term against the mean positive term. With graded outcomes
+  and ``power=1`` CE aims at ``q ~ p0 F``, under which every term equals ``mu``, so a
+  term 20x the mean looks like an input failing 20x more than the proposal predicts; as
+  a rule (graded, >= 100 hits, ratio > 20) it caught 9 / 11 more bad runs on the planted
+  product landscapes of ``benchmarks/unreliable_flag.py``, whose ``F`` a product
+  proposal can represent exactly. On a template space it cannot: good runs of
+  ``jaxcert rare --space varbench:0 --evaluator synthetic --score logprob`` (coverage
+  1.00, ~3,000x efficiency) had ratios 14-445, the bad runs it caught 25-80, and it
+  flagged 6 of 8 of them (16-94% of good graded runs at the default ``power=0.5``, 64 / 64
+  with ``samples:K`` outcomes). It was removed.
 
   Checked on the current CE engine (``benchmarks/results/unreliable_flag_cpu.md``, 64
-  runs per cell, study / held-out seeds): the flag fires on 0.914 / 0.899 of the runs
-  worse than uniform sampling (squared error above the uniform variance; 197 / 198
-  runs; 0.87 / 0.84 without reason 6) and on 0.027 / 0.062 of the runs with efficiency
-  >= 1 in cells whose coverage is at least 0.93.
+  runs per cell, study / held-out seeds): the flag fires on 0.868 / 0.843 of the runs
+  worse than uniform sampling (squared error above the uniform variance; 197 / 198 runs)
+  and on 0.020 / 0.060 of the runs with efficiency >= 1 in cells whose coverage is at
+  least 0.93.
 
   What no rule here can flag: a run whose proposal missed a region that no draw hit.
   Its draws, outcomes and verdict are bit-identical to those of the same run on the
   landscape without that region (``benchmarks/unreliable_twin.py``), where it is a
-  good run: 9 / 10 of the 15 / 15 graded misses above (the other 6 / 5 drew the region
-  only in the uniform first stage, which the estimate does not reuse, or where the
-  proposal favoured it, under reason 6's ratio).
+  good run (19 of the 31 intermediate runs missed with the surprise rule above).
 * **hidden-mass floor** ``0.6 / n_u`` with ``n_u`` the number of draws from the
   nominal distribution (first stage and defensive components): failure mass of
   that size on inputs the proposal never favours is missed about half the time, and
@@ -111,7 +106,7 @@ from jaxcert.rare.bootstrap import (
 from jaxcert.rare.psis import KHAT_THRESHOLD, pareto_khat, tail_size
 
 __all__ = ["Assessment", "assess", "reason_names", "distinct_hits", "distinct_terms", "REASONS", "MIN_HITS", "MIN_ESS", "MIN_TAIL",
-           "MAX_SHARE", "SHARE_HITS", "MAX_SURPRISE", "MIN_EFFICIENCY", "BOOTSTRAP_ESS", "BOOTSTRAP_HITS"]
+           "MAX_SHARE", "SHARE_HITS", "MIN_EFFICIENCY", "BOOTSTRAP_ESS", "BOOTSTRAP_HITS"]
 
 #: Fewer distinct positive terms than this: unreliable.
 MIN_HITS = 8
@@ -123,9 +118,6 @@ MIN_ESS = 4.0
 MAX_SHARE = 0.05
 #: ... applies only with at least this many positive terms (few hits: reasons 2-3).
 SHARE_HITS = 100
-#: Graded outcomes: the largest term above this many times the mean positive term
-#: (with >= SHARE_HITS positive terms): unreliable (reason 6).
-MAX_SURPRISE = 20.0
 #: Estimated efficiency vs uniform sampling below this: unreliable (reason 5).
 MIN_EFFICIENCY = 1.0
 #: Bootstrap-t replaces the CLT below this integrand ESS ...
@@ -141,8 +133,6 @@ REASONS = {
        "was hit about once, so its mass (and that of regions like it) is barely measured",
     16: "estimated less efficient than uniform sampling: failures the proposal does not favour carry much of "
         "the estimate, known only from a few heavily weighted defensive draws",
-    32: f"one draw failed over {MAX_SURPRISE:g}x more than the proposal predicts there (graded outcomes): "
-        "the proposal missed a failure mechanism, whose other inputs may be unseen",
 }
 _INTERVALS = {"auto": 0, "clt": 1, "bootstrap-t": 2, "skew-corrected": 3}
 
@@ -201,10 +191,10 @@ def reason_names(reasons) -> list[str]:
     return [text for bit, text in REASONS.items() if r & bit]
 
 
-@partial(jax.jit, static_argnames=("num_strata", "interval", "num_bootstrap", "check_surprise"))
+@partial(jax.jit, static_argnames=("num_strata", "interval", "num_bootstrap"))
 def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None, side_hi=None,
            interval: str = "auto", num_bootstrap: int = 2000, upper_cap=1.0, outcomes=None,
-           inputs=None, check_surprise: bool = True, power=1.0) -> Assessment:
+           inputs=None) -> Assessment:
     """Default asymptotic interval and reliability verdict for IS terms ``z``.
 
     Args:
@@ -220,13 +210,6 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
       outcomes: optional float ``(N,)`` outcomes ``F`` of the terms (so ``z = F w``);
         with ``inputs`` (the inputs paid, training included) they give the
         efficiency estimate and reason 5.
-      power: the CE score exponent the proposal was trained with (target
-        ``p0 F^power``); reason 6 applies only to power 1 (module docstring).
-      check_surprise: whether reason 6 applies (static): the outcomes are failure
-        probabilities that the proposal was trained to match. False for sampled
-        outcomes (the wrong fraction of K answers: one wrong answer in 4 where
-        ``F = 0.01`` is a term 25x the mean under a perfect proposal) and for one
-        model of a pair whose proposal learned the union score.
 
     Example:
       >>> z = jnp.where(jnp.arange(1000) % 20 == 0, 0.02 + 1e-5 * jnp.arange(1000), 0.0)
@@ -286,22 +269,12 @@ def assess(key, z, strata, num_strata: int, alpha, *, num_uniform, side_lo=None,
         var_unif = jnp.maximum(jnp.mean(as_float(outcomes) * z) - jnp.mean(z) ** 2, 0.0)
         efficiency = jnp.where(var_mean > 0, var_unif / as_float(inputs) / jnp.where(var_mean > 0, var_mean, 1.0),
                                jnp.inf)
-    # graded outcomes (not all 0/1), CE target q ~ p0 F (power 1): z_i / mean(z) = F_i /
-    # (the proposal's prediction of F_i), so the largest term over the mean positive term
-    # is the largest surprise (module docstring, reason 6)
-    surprise = jnp.asarray(False)
-    if outcomes is not None:
-        o = as_float(outcomes)
-        graded = ~jnp.all((o == 0) | (o == 1)) & check_surprise & (as_float(power) == 1.0)
-        mean_pos = total / jnp.maximum(hits, 1)
-        surprise = graded & (hits >= SHARE_HITS) & (jnp.max(z) > MAX_SURPRISE * mean_pos)
     reasons = (
         jnp.where((khat > KHAT_THRESHOLD) & (tail_terms >= MIN_TAIL), 1, 0)
         + jnp.where(distinct_hits(z) < MIN_HITS, 2, 0)
         + jnp.where(ess < MIN_ESS, 4, 0)
         + jnp.where((max_share > MAX_SHARE) & (hits >= SHARE_HITS), 8, 0)
         + jnp.where(efficiency < MIN_EFFICIENCY, 16, 0)
-        + jnp.where(surprise, 32, 0)
     )
     return Assessment(
         estimate=jnp.mean(z),

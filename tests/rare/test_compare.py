@@ -86,3 +86,24 @@ def test_ratio_interval_coverage_on_planted_pairs(outcome):
         hits.append(res.ratio_lower <= truth <= res.ratio_upper)
     cover = np.mean(hits)
     assert cover >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / reps), cover
+
+
+def test_each_model_is_assessed_with_its_outcomes(monkeypatch):
+    """Reason 5 (estimated less efficient than uniform sampling) needs the outcomes and
+    the inputs paid: compare passes both, the inputs counted as pairs (both models)."""
+    import jaxcert.rare.paired as P
+
+    seen = []
+    real = P.assess
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(P, "assess", spy)
+    la, lb = planted_pair(0)
+    r = compare(jax.random.key(1), SPACE, landscape_evaluator(la), landscape_evaluator(lb), 4000)
+    assert len(seen) == 2
+    for kw in seen:
+        assert kw["outcomes"] is not None and kw["inputs"] == pytest.approx(r.inferences / 2)
+        assert np.all((kw["outcomes"] >= 0) & (kw["outcomes"] <= 1)) and np.any(kw["outcomes"] > 0)
