@@ -188,7 +188,7 @@ NOTES = [
     "every term equals mu. It was removed because the premise holds only where the proposal can represent F: on "
     "these planted PRODUCT landscapes it can; on a template space it cannot. Good runs of `jaxcert rare --space "
     "varbench:0 --evaluator synthetic --score logprob` (8 seeds, coverage 1.00, ~3,000x efficiency) had ratios "
-    "14-445 and 6 of 8 were flagged; the bad runs it caught here had ratios 25-80. It also flagged 16-94% of good "
+    "14-445 and 6 of 8 were flagged; the bad runs it caught here had ratios 25-80. It also flagged 31-94% of good "
     "graded runs at the library's default power 0.5 and 64 / 64 runs with samples:4 outcomes.",
     "* Also tried: the uniform first stage's draws (paid for, not in the estimate) scored under the final "
     "proposal, F p0 / q_final over mu_hat. None of the graded runs missed had a ratio above 2.3 (the scattered "
