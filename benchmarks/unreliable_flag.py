@@ -176,8 +176,8 @@ RULE = ("unreliable if any of: (1) PSIS k-hat of the fresh stage's terms > 0.7 w
 NOTES = [
     "Findings (64 runs per cell per split with the current engine: recycled tempered CE, stage weights from the "
     "previous stage's closeness to the CE target, fresh-stage k-hat on one term per distinct input; run of "
-    "2026-12-03 13:12, per-run arrays dumped with `--dump`; the tables were recomputed from that dump with "
-    "`--from-dump` after reason 6 was removed, the verdict read from the reasons still defined):",
+    "2026-12-03 17:21 with `--dump`; every rule and cell figure is identical to the tables recomputed with "
+    "`--from-dump` from the 13:12 run's dump after reason 6 was removed):",
     "",
     "* Target 1 (flag >= 0.90 of the runs worse than uniform sampling): 0.868 / 0.843 (197 / 198 runs): MISSED on "
     "both seed sets. Of the runs missed, most are graded intermediate runs at 1e-3 that never drew the scattered "
