@@ -48,8 +48,6 @@ from jaxcert.judge._ridge import recentre, same_forms
 
 __all__ = ["exact_solve", "nll_gradient"]
 
-_sdiv = safe_div
-
 
 def _face_cubic(p1, p0, n1c, n0c, k1, k0, c0):
     """Face where logit of the constrained rate is ``c0``: the cubic in the multiplier.
@@ -73,20 +71,20 @@ def _face_point(lam, p1, p0, n1c, n0c, k1, k0, c0):
     k = k1 + k0
     e1, e0 = 1.0 - c0, c0
     lo, hi = -p0, p1
-    q = _sdiv(k1 - lam, k, 0.5)
-    xf = jnp.clip(_sdiv(p1 - lam, n1c - lam, 1.0), 0.0, 1.0)
-    yf = jnp.clip(_sdiv(p0 + lam, n0c + lam, 1.0), 0.0, 1.0)
+    q = safe_div(k1 - lam, k, 0.5)
+    xf = jnp.clip(safe_div(p1 - lam, n1c - lam, 1.0), 0.0, 1.0)
+    yf = jnp.clip(safe_div(p0 + lam, n0c + lam, 1.0), 0.0, 1.0)
     # Face equation (1 - c0) x q = c0 y (1 - q): the variable nearer its free end
     # (an empty cell makes it free there) is taken from it.
-    x_eq = jnp.clip(_sdiv(e0 * yf * (1.0 - q), e1 * q, 1.0), 0.0, 1.0)
-    y_eq = jnp.clip(_sdiv(e1 * xf * q, e0 * (1.0 - q), 1.0), 0.0, 1.0)
+    x_eq = jnp.clip(safe_div(e0 * yf * (1.0 - q), e1 * q, 1.0), 0.0, 1.0)
+    y_eq = jnp.clip(safe_div(e1 * xf * q, e0 * (1.0 - q), 1.0), 0.0, 1.0)
     near_hi = hi - lam <= lam - lo
     return jnp.where(near_hi, x_eq, xf), jnp.where(near_hi, yf, y_eq), q
 
 
 def _to_tsr(q, u, v):
     t = u * q + v * (1.0 - q)
-    return t, _sdiv(u * q, t, 1.0), _sdiv((1.0 - u) * q, 1.0 - t, 0.0)
+    return t, safe_div(u * q, t, 1.0), safe_div((1.0 - u) * q, 1.0 - t, 0.0)
 
 
 def _odds(p):
@@ -104,9 +102,9 @@ def _interior(c, sb, fb):
     n11, n10, n01, n00, m1, m0 = c
     n1c, n0c = n11 + n01, n10 + n00
     k1, k0 = n1c + m1, n0c + m0
-    q = _sdiv(k1, k1 + k0, 0.5)
-    u = _sdiv(n11, n1c, 0.5)
-    v = _sdiv(n10, n0c, 0.5)
+    q = safe_div(k1, k1 + k0, 0.5)
+    u = safe_div(n11, n1c, 0.5)
+    v = safe_div(n10, n0c, 0.5)
     qs, qr = jnp.maximum(q, 1e-300), jnp.maximum(1.0 - q, 1e-300)
     # Empty J=1 column: u is free; s increases and r decreases with u.
     u_free = _free_mid(
@@ -166,8 +164,8 @@ def candidates(c, sb, fb):
     n0, n1, nn = n01 + n00, n11 + n10, m1 + m0
     zero = jnp.zeros_like(n1)
     t = jnp.concatenate([ti[None], tf, tc, jnp.stack([zero, zero + 1.0])])
-    s = jnp.concatenate([si[None], sf, s0, jnp.stack([sb[1], _sdiv(n11 + m1, n1 + nn, sb[1])])])
-    r = jnp.concatenate([ri[None], rf, r0, jnp.stack([_sdiv(n01 + m1, n0 + nn, fb[0]), fb[0]])])
+    s = jnp.concatenate([si[None], sf, s0, jnp.stack([sb[1], safe_div(n11 + m1, n1 + nn, sb[1])])])
+    r = jnp.concatenate([ri[None], rf, r0, jnp.stack([safe_div(n01 + m1, n0 + nn, fb[0]), fb[0]])])
     return t, s, r
 
 
@@ -240,8 +238,8 @@ def nll_gradient(c, x, scale):
     n11, n10, n01, n00, m1, m0 = (c[i] for i in range(6))
     t, s, r = x[0], x[1], x[2]
     q = t * s + (1.0 - t) * r
-    w = _sdiv(m1, q) - _sdiv(m0, 1.0 - q)
-    g = jnp.stack([_sdiv(n11 + n10, t) - _sdiv(n01 + n00, 1.0 - t) + (s - r) * w,
-                   _sdiv(n11, s) - _sdiv(n10, 1.0 - s) + t * w,
-                   _sdiv(n01, r) - _sdiv(n00, 1.0 - r) + (1.0 - t) * w])
+    w = safe_div(m1, q) - safe_div(m0, 1.0 - q)
+    g = jnp.stack([safe_div(n11 + n10, t) - safe_div(n01 + n00, 1.0 - t) + (s - r) * w,
+                   safe_div(n11, s) - safe_div(n10, 1.0 - s) + t * w,
+                   safe_div(n01, r) - safe_div(n00, 1.0 - r) + (1.0 - t) * w])
     return -g / scale
