@@ -206,7 +206,7 @@ def test_target_prints_the_tipping_box(data, capsys):
 def test_compilation_cache_directory_from_the_environment(tmp_path, monkeypatch):
     import jax
 
-    from jaxcert.cli._main import enable_compilation_cache
+    from jaxcert.cli._main import enable_compilation_cache, host_key
 
     before = jax.config.jax_compilation_cache_dir
     try:
@@ -218,9 +218,35 @@ def test_compilation_cache_directory_from_the_environment(tmp_path, monkeypatch)
         assert enable_compilation_cache() is None  # cannot be created: skipped, no error
         monkeypatch.delenv("JAXCERT_XLA_CACHE")
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        want = str(tmp_path / "cache" / "jaxcert" / "xla")
-        assert enable_compilation_cache() == want
-        assert jax.config.jax_compilation_cache_dir == want
-        assert (tmp_path / "cache" / "jaxcert" / "xla").is_dir()
+        want = tmp_path / "cache" / "jaxcert" / "xla" / host_key()
+        assert enable_compilation_cache() == str(want)
+        assert jax.config.jax_compilation_cache_dir == str(want)
+        assert want.is_dir() and (want.stat().st_mode & 0o077) == 0  # owner only
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_host_key_separates_cpu_generations(monkeypatch):
+    """Executables compiled for one CPU's instruction set must not be loaded on another:
+    the cache subdirectory changes with the CPU flags, not with the number of cores."""
+    import builtins
+    import io
+
+    from jaxcert.cli._main import host_key
+
+    real_open = builtins.open
+
+    def fake(cpuinfo):
+        def opener(path, *a, **k):
+            return io.StringIO(cpuinfo) if path == "/proc/cpuinfo" else real_open(path, *a, **k)
+        return opener
+
+    core = "processor\t: {i}\nmodel name\t: X\nflags\t\t: fpu sse2 avx2{extra}\n\n"
+    keys = {}
+    for label, cores, extra in (("two", 2, ""), ("eight", 8, ""), ("avx512", 2, " avx512f")):
+        monkeypatch.setattr(builtins, "open", fake("".join(core.format(i=i, extra=extra) for i in range(cores))))
+        keys[label] = host_key()
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert keys["two"] == keys["eight"]
+    assert keys["two"] != keys["avx512"]
+    assert keys["two"].startswith("jaxlib-")

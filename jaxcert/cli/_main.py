@@ -9,7 +9,8 @@ Compiled XLA programs are kept in a persistent cache (``$JAXCERT_XLA_CACHE``, de
 ``$XDG_CACHE_HOME/jaxcert/xla`` or ``~/.cache/jaxcert/xla``; an empty value turns it
 off): compiling the calibrated bound takes about 20 s on 2 CPU cores, and a second
 ``jaxcert estimate`` or ``sweep`` with the same shapes loads it instead. The cache is
-keyed on the program, the compile options and the jax version, so results are the same.
+keyed on the program, the compile options and the jax version, so results are the same;
+each host (jaxlib version, machine, CPU features) gets its own subdirectory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import os
 import sys
 
-__all__ = ["main", "UsageError", "enable_compilation_cache"]
+__all__ = ["main", "UsageError", "enable_compilation_cache", "host_key"]
 
 
 class UsageError(ValueError):
@@ -31,21 +32,51 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def host_key() -> str:
+    """Names the cache subdirectory of this host: jaxlib version, machine, CPU features.
+
+    An XLA:CPU executable is machine code for the CPU that compiled it, and jax's cache
+    key names the platform only as ``"cpu"``: without this, a cache in a home directory
+    shared by cluster nodes of different CPU generations would hand code using AVX-512 to a
+    node without it.
+    """
+    import hashlib
+    import platform
+
+    import jaxlib
+
+    features = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [ln for ln in fh if ln.startswith(("flags", "model name", "Features", "CPU part"))]
+        # every core reports the same; duplicates would only depend on the core count
+        features += "".join(sorted(set(lines)))
+    except OSError:
+        pass
+    digest = hashlib.sha256(features.encode()).hexdigest()[:12]
+    return f"jaxlib-{jaxlib.__version__}-{platform.machine() or 'unknown'}-{digest}"
+
+
 def enable_compilation_cache() -> str | None:
-    """Points jax's persistent compilation cache at the jaxcert cache directory.
+    """Points jax's persistent compilation cache at this host's jaxcert cache directory.
+
+    The directory is ``<root>/<host_key()>`` with ``<root>`` from ``$JAXCERT_XLA_CACHE``
+    (empty: off), else ``$XDG_CACHE_HOME/jaxcert/xla`` or ``~/.cache/jaxcert/xla``. It is
+    created readable by its owner only: jax runs what it loads from there.
 
     Returns the directory, or ``None`` when it is turned off or cannot be created (the
     cache is optional: a read-only home only costs the compile time).
     """
-    path = os.environ.get("JAXCERT_XLA_CACHE")
-    if path is None:
+    root = os.environ.get("JAXCERT_XLA_CACHE")
+    if root is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
                                                                  ".cache")
-        path = os.path.join(base, "jaxcert", "xla")
-    if not path:
+        root = os.path.join(base, "jaxcert", "xla")
+    if not root:
         return None
+    path = os.path.join(root, host_key())
     try:
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError:
         return None
     import jax

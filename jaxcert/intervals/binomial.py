@@ -87,6 +87,17 @@ def _cp(k, n, alpha, side):
     return Interval(est, lower, upper, status)
 
 
+def _cp_nonempty(k, total, alpha, side):
+    """:func:`_cp` with an empty sample (``total <= 0``) read as 0 of 1.
+
+    The one spelling of the human-only interval: ``classical`` and the PPI fallback
+    both call it, so inside one jitted sweep kernel XLA computes the Beta quantile once
+    for both (common-subexpression elimination needs identical operations).
+    """
+    empty = total <= 0
+    return _cp(jnp.where(empty, 0.0, k), jnp.where(empty, 1.0, total), alpha, side)
+
+
 def clopper_pearson(k, n, alpha=0.05, side: str = "two-sided") -> Interval:
     """Exact (Clopper-Pearson) binomial confidence interval for a failure rate.
 

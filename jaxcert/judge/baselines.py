@@ -29,7 +29,7 @@ from jaxcert._numerics import as_float, normal_quantile
 from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
 from jaxcert.counts import Counts
-from jaxcert.intervals.binomial import _cp
+from jaxcert.intervals.binomial import _cp_nonempty
 from jaxcert.judge.prediction_powered import _ppi_counts, _safe_div
 
 __all__ = ["classical", "naive", "rogan_gladen", "ppi", "ppi_plusplus"]
@@ -60,7 +60,7 @@ def _check(counts, alpha, side, lam=None) -> Counts:
 def _cp_interval(k, total, alpha, side) -> Interval:
     """Clopper-Pearson with a finite, flagged answer when ``total == 0``."""
     empty = total <= 0
-    iv = _cp(jnp.where(empty, 0.0, k), jnp.where(empty, 1.0, total), alpha, side)
+    iv = _cp_nonempty(k, total, alpha, side)
     return Interval(
         jnp.where(empty, 0.0, iv.estimate),
         jnp.where(empty, 0.0, iv.lower),

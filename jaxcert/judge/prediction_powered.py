@@ -54,7 +54,7 @@ import numpy as np
 from jaxcert._numerics import as_float, normal_quantile
 from jaxcert._types import Interval, Status
 from jaxcert._validate import check_alpha, check_side, tail_alphas
-from jaxcert.intervals.binomial import _cp
+from jaxcert.intervals.binomial import _cp, _cp_nonempty
 
 __all__ = ["ppi_mean_ci", "ppi_mean_pointestimate", "clt_degenerate"]
 
@@ -268,8 +268,9 @@ def _ppi_counts(counts, alpha, lam, tuned, side) -> Interval:
     se = jnp.sqrt(_safe_div(var_rect, n) + _safe_div(lam**2 * mu * (1 - mu), N))
     lower, upper = _wald(est, se, alpha, side)
     # One exact human-only interval serves both fallbacks (n = 0 only reaches the
-    # second, through clt_degenerate).
-    cp = _cp(n11 + n10, jnp.maximum(n, 1.0), alpha, side)
+    # second, through clt_degenerate); spelled as classical's, so a sweep computing
+    # both pays for one.
+    cp = _cp_nonempty(n11 + n10, n, alpha, side)
     lower, upper = _with_fallback(se, lower, upper, cp, True)
     lower, upper = jnp.clip(lower, 0.0, 1.0), jnp.clip(upper, 0.0, 1.0)
     # Degenerate variance (no labelled failure, no labelled disagreement while the
