@@ -189,7 +189,7 @@ NOTES = [
     "these planted PRODUCT landscapes it can; on a template space it cannot. Good runs of `jaxcert rare --space "
     "varbench:0 --evaluator synthetic --score logprob` (8 seeds, coverage 1.00, ~3,000x efficiency) had ratios "
     "14-445 and 6 of 8 were flagged; the bad runs it caught here had ratios 25-80. It also flagged 31-94% of good "
-    "graded runs at the library's default power 0.5 and 64 / 64 runs with samples:4 outcomes.",
+    "graded runs at power 0.5 (then the library's default) and 64 / 64 runs with samples:4 outcomes.",
     "* Also tried: the uniform first stage's draws (paid for, not in the estimate) scored under the final "
     "proposal, F p0 / q_final over mu_hat. None of the graded runs missed had a ratio above 2.3 (the scattered "
     "half was not drawn there either); it would have caught none.",

@@ -80,7 +80,7 @@ def estimate(
     bound: str = "betting",
     defensive: float = 0.1,
     rho: float = 1.0,
-    power: float = 0.5,
+    power: float | str = "auto",
     smoothing: float | None = None,
     min_ess: float = 0.1,
     floor: float | None = None,
@@ -111,10 +111,15 @@ def estimate(
         "bootstrap" are asymptotic). The asymptotic interval is two-sided at ``alpha``.
       defensive: weight ``l`` of the uniform component of every stage; weights ``<= 1/l``.
       rho, power: CE elite quantile (1 = every positive score) and score exponent of
-        the training weights (0.5 targets ``p0 sqrt(F)``, variance-optimal when
-        ``evaluate`` returns 0/1 outcomes; when it returns the graded ``F`` itself, 1
-        targets the zero-variance ``p0 F`` and measured 5-10x more efficient on the
-        planted landscapes of ``benchmarks/bench_cem.py``; see :mod:`jaxcert.rare.cem`).
+        the training weights: the proposal aims at ``p0 S^power``. 0.5 targets ``p0
+        sqrt(F)``, variance-optimal when ``evaluate`` returns 0/1 outcomes; when it
+        returns the graded ``F`` itself, 1 targets the zero-variance ``p0 F`` and measured
+        5-10x more efficient on the planted landscapes of ``benchmarks/bench_cem.py``
+        (see :mod:`jaxcert.rare.cem`). ``"auto"`` (default): 1 once a training outcome
+        strictly between 0 and 1 has been seen from an ``evaluate`` that is also the
+        training signal and costs one inference per input (a failure probability), else
+        0.5 (0/1 outcomes, K-sample fractions, or a separate ``train_evaluate``); the
+        exponent used at each stage is in ``history[t]["power"]``.
       smoothing, floor: CE smoothing ``a`` (default 0.7 with ``recycle``, 0.5 without:
         the best of each measured in :mod:`jaxcert.rare.recycling`) and probability
         floor (default ``0.01 / K_max``).
@@ -162,13 +167,21 @@ def estimate(
     if not isinstance(recycle, bool):
         raise ValueError(f"recycle must be True or False; got {recycle!r}")
     smoothing = default_smoothing(recycle) if smoothing is None else smoothing
-    floor = check_ce_options(space, defensive=defensive, rho=rho, smoothing=smoothing, power=power,
+    auto_power = isinstance(power, str)
+    if auto_power and power != "auto":
+        raise ValueError(f"power must be a number in [0, 2] or 'auto'; got {power!r}")
+    floor = check_ce_options(space, defensive=defensive, rho=rho, smoothing=smoothing,
+                             power=0.5 if auto_power else power,
                              train_fraction=train_fraction, components=components, floor=floor,
                              min_ess=min_ess)
     stages, batch_size, est_inputs, reuse, cost, train_cost = plan_estimate(
         evaluate, train_evaluate, budget, train_fraction=train_fraction, stages=stages,
         batch_size=batch_size, rho=rho, reuse=reuse)
     train_eval = evaluate if train_evaluate is None else train_evaluate
+    # "auto" can read the outcome type off the training draws only when they are the
+    # estimation outcomes, one inference each (not K-sample fractions)
+    graded_possible = auto_power and train_evaluate is None and cost == 1
+    graded_seen = False
 
     key_z, key_train, key_est, key_boot, key_mix = jax.random.split(key, 5)
     alpha_is = alpha / 2 if uniform_check else alpha  # union bound with the uniform draws
@@ -200,24 +213,27 @@ def estimate(
             terms.append(F * np.exp(log_w))
             fvals.append(F)
             strata.append(np.full(batch_size, len(terms) - 1))
+        graded_seen = graded_seen or (graded_possible and bool(np.any(valid & (F > 0) & (F < 1))))
+        p = (1.0 if graded_seen else 0.5) if auto_power else power
         # judges q_t on its own draws; it sets the weight of stage t + 1
-        closeness.append(float(proposal_closeness(np.exp(log_w) * np.where(valid, F, 0.0) ** power)))
+        closeness.append(float(proposal_closeness(np.exp(log_w) * np.where(valid, F, 0.0) ** p)))
         log_q = _prop.log_nominal(mix.components.mask[0]) - log_w
         Xt, St, lq, mask = X, F, log_q, valid
         if pool is not None:
             pool.add(mix, X, F, valid)
             Xt, St, lq, mask = pool.arrays()
         if components == 1:
-            state, info = cem_step(k, state, Xt, St, rho=rho, power=power, smoothing=smoothing, floor=floor,
+            state, info = cem_step(k, state, Xt, St, rho=rho, power=p, smoothing=smoothing, floor=floor,
                                    min_ess=min_ess, log_q=lq, mask=mask)
             ce = state.proposal
             rec_info = {f: float(np.asarray(v)) for f, v in zip(CEMInfo._fields, info)}
             # this stage's own draws (the update may have pooled earlier ones)
             rec_info.update(num_failures=float(np.sum(valid & (F >= 1))), max_score=float(np.max(F * valid)))
         else:
-            ce, upd = mixture_cem_update(ce, Xt, St, lq, mask, rho, smoothing, floor, power, min_ess)
+            ce, upd = mixture_cem_update(ce, Xt, St, lq, mask, rho, smoothing, floor, p, min_ess)
             rec_info = {"updated": float(np.asarray(upd)), "num_failures": float(np.sum(F >= 1))}
-        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum()) * train_cost, **rec_info}
+        rec = {"stage": t, "draws": int(batch_size), "inferences": int(valid.sum()) * train_cost, "power": p,
+               **rec_info}
         history.append(rec)
         if callback is not None:
             callback(t, rec)

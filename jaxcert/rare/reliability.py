@@ -63,7 +63,7 @@ a verdict, with the reasons:
   proposal can represent exactly. On a template space it cannot: good runs of
   ``jaxcert rare --space varbench:0 --evaluator synthetic --score logprob`` (coverage
   1.00, ~3,000x efficiency) had ratios 14-445, the bad runs it caught 25-80, and it
-  flagged 6 of 8 of them (31-94% of good graded runs at the default ``power=0.5``, 64 / 64
+  flagged 6 of 8 of them (31-94% of good graded runs at ``power=0.5``, 64 / 64
   with ``samples:K`` outcomes). It was removed.
 
   Checked on the current CE engine (``benchmarks/results/unreliable_flag_cpu.md``, 64

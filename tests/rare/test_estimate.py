@@ -147,6 +147,8 @@ def bad(X):
         (SPACE, bad, 500, dict(floor=0.5), "floor"),
         (SPACE, bad, 500, dict(train_fraction=1.0), "train_fraction"),
         (SPACE, "not callable", 500, {}, "evaluate must be callable"),
+        (SPACE, bad, 500, dict(power="graded"), "power must be a number"),
+        (SPACE, bad, 500, dict(power=3.0), "power must be in"),
     ],
 )
 def test_bad_input_errors(space, evaluate, budget, kwargs, match):
@@ -267,6 +269,29 @@ def test_graded_training_signal_with_k_sample_outcomes():
     assert [h["inferences"] for h in res.history] == [100] * 5
     with pytest.raises(ValueError, match="train_evaluate must be callable"):
         estimate(jax.random.key(0), SPACE, EVAL, BUDGET, train_evaluate=3, **KW)
+
+
+def test_auto_power_follows_the_outcome_type():
+    """"auto" aims at p0 F (power 1) for a failure-probability evaluator and at p0 sqrt(F)
+    (0.5) for 0/1 outcomes, K-sample fractions and a separate training signal; it then
+    runs exactly the fixed-power run."""
+    def powers(res):
+        return [h["power"] for h in res.history]
+
+    graded = estimate(jax.random.key(3), SPACE, EVAL, BUDGET, **KW)
+    assert powers(graded) == [1.0] * 5
+    fixed = estimate(jax.random.key(3), SPACE, EVAL, BUDGET, power=1.0, **KW)
+    assert graded.estimate == fixed.estimate and graded.ci_upper == fixed.ci_upper
+
+    def binary(X):
+        return (EVAL(X) > 0.01).astype(float)
+
+    zero_one = estimate(jax.random.key(3), SPACE, binary, BUDGET, **KW)
+    assert powers(zero_one) == [0.5] * 5
+    assert zero_one.estimate == estimate(jax.random.key(3), SPACE, binary, BUDGET, power=0.5, **KW).estimate
+    assert powers(estimate(jax.random.key(3), SPACE, _KSamples(), 4000, **KW)) == [0.5] * 5
+    split = estimate(jax.random.key(3), SPACE, _KSamples(), 4000, train_evaluate=EVAL, **KW)
+    assert powers(split) == [0.5] * 5  # graded training signal, K-sample estimation outcomes
 
 
 def test_landscape_sampled_answers_evaluator():
