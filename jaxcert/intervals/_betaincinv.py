@@ -25,12 +25,18 @@ vmaps and never recompiles for new ``p``:
    calls run :data:`_WARM_STEPS` steps on every lane and finish the few slow lanes in
    compacted blocks (:mod:`jaxcert._straggler`).
 
-Accuracy is that of ``jax.scipy.special.betainc``: its log-beta prefactor comes from
-``lgamma`` differences, so for ``a + b ~ 1e7`` ``I`` carries a relative error of
-~1e-8 and the root inherits it (absolute error in ``x`` stays < 1e-15 for the
-Clopper-Pearson tails). Its continued fraction is capped at 600 terms, which fails
-near the median when both ``a`` and ``b`` exceed ~1e6 (tail masses near 1/2 at
-n ~ 1e7); tail masses <= 0.05 are fine there.
+``I`` is :func:`jaxcert.intervals._beta_function.betainc_pair` (the continued fraction
+of ``jax.scipy.special.betainc``, two terms per loop trip, with an accurate log-beta and
+``1 - x`` taken from ``sigmoid(-t)``): 3x faster than ``betainc`` on the calibrated
+bound's Beta quantiles of the reproduction grid (2.2 vs 6.3 ms per 2,048; a vmapped
+continued fraction runs until its slowest lane converges), and 15-50x more accurate in
+absolute terms at ``a + b`` from 100 to 1e6. The Halley step's density and the implicit
+derivative use :func:`~jaxcert.intervals._beta_function.log_beta` too
+(``jax.scipy.special.betaln`` is off by up to 4e-7 when ``max(a, b)`` is in [8, 100),
+which made the derivative wrong by as much, relatively). Its prefactor ``exp(a log x + b log(1 - x) - log B)`` still loses ~1e-10
+relative at ``a + b ~ 1e6`` to the size of the exponent's terms, and its continued
+fraction is capped at 600 terms, which fails near the median when both ``a`` and ``b``
+exceed ~1e6 (tail masses near 1/2 at n ~ 1e7); tail masses <= 0.05 are fine there.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import betainc, betaln, ndtri
+from jax.scipy.special import ndtri
 
 from jaxcert._numerics import as_float
+from jaxcert.intervals._beta_function import betainc_pair, log_beta
 from jaxcert._straggler import compacted_loop
 
 __all__ = ["betaincinv"]
@@ -63,12 +70,8 @@ def _log_sigmoid(t):
 
 
 def _lower_tail(a, b, t):
-    """``I_x(a, b)`` at ``x = sigmoid(t)``, evaluated on the side that keeps precision."""
-    x, y = jax.nn.sigmoid(t), jax.nn.sigmoid(-t)
-    direct = x <= a / (a + b)
-    aa, bb, xx = jnp.where(direct, a, b), jnp.where(direct, b, a), jnp.where(direct, x, y)
-    v = betainc(aa, bb, xx)
-    return jnp.where(direct, v, 1.0 - v)
+    """``I_x(a, b)`` at ``x = sigmoid(t)``, with ``1 - x = sigmoid(-t)`` exact too."""
+    return betainc_pair(a, b, jax.nn.sigmoid(t), jax.nn.sigmoid(-t))
 
 
 def _root_pending(k, st):
@@ -141,7 +144,7 @@ def solve_with_steps(a, b, p):
     """``(steps, t)`` for one lower-tail problem ``I_x(a, b) = p``, ``0 < p <= 1/2``:
     the number of ``betainc`` evaluations and ``t = logit(x)`` (trusted inputs)."""
     t0 = _start(a, b, p)
-    consts = (a, b, p, jnp.log(p), betaln(a, b))
+    consts = (a, b, p, jnp.log(p), log_beta(a, b))
     st = (jnp.zeros((), jnp.int32), t0, -_T_MAX + 0.0 * t0, _T_MAX + 0.0 * t0,
           jnp.zeros((), bool))
     i, t = _root_loop(consts, st)[:2]
@@ -208,7 +211,7 @@ def _logit_quantile_jvp(primals, tangents):
     hb = jnp.minimum(1e-4 * jnp.sqrt(b), 0.5 * b)
     i_a = (_lower_tail(a + ha, b, ts) - _lower_tail(a - ha, b, ts)) / (2.0 * ha)
     i_b = (_lower_tail(a, b + hb, ts) - _lower_tail(a, b - hb, ts)) / (2.0 * hb)
-    log_dens = a * _log_sigmoid(ts) + b * _log_sigmoid(-ts) - betaln(a, b)
+    log_dens = a * _log_sigmoid(ts) + b * _log_sigmoid(-ts) - log_beta(a, b)
     # Coefficients are masked on primal values only: the rule stays linear in the
     # tangents, which reverse mode needs.
     k = jnp.exp(-log_dens)
