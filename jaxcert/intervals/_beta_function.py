@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
+from jaxcert._numerics import TINY
+
 __all__ = ["log_beta", "betainc_pair"]
 
 #: Stirling's series applies at and above this argument.
@@ -39,7 +41,6 @@ _CORR = (1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0,
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: Continued-fraction pairs of terms before giving up (600 terms, as jax's betainc).
 _MAX_PAIRS = 300
-_TINY = 1e-300
 _EPS = 2.0 ** -53
 
 
@@ -77,7 +78,7 @@ def log_beta(a, b):
 
 
 def _fix(v):
-    return jnp.where(jnp.abs(v) < _TINY, _TINY, v)
+    return jnp.where(jnp.abs(v) < TINY, TINY, v)
 
 
 def _continued_fraction(a, b, x):
