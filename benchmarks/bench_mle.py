@@ -17,7 +17,7 @@ Usage::
     python benchmarks/bench_mle.py --quick
     python benchmarks/bench_mle.py            # 1k, 16k, 1M; 2000 scipy fits; 3 reps
 
-Writes ``benchmarks/results/bench_mle_cpu.json`` and ``.md``.
+Writes ``benchmarks/results/bench_mle_<platform>.json`` and ``.md`` (``cpu``, ``gpu``).
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def main(argv=None):
     }
     print(json.dumps(out, indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"bench_mle_cpu{args.tag}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS / f"bench_mle_{out['platform']}{args.tag}.json").write_text(json.dumps(out, indent=1) + "\n")
     md = [f"# bench_mle ({'quick' if args.quick else 'full'}), {out['date']}", "",
           f"jax {out['jax_version']}, device {out['device']} ({out['platform']}), "
           f"x64={out['x64']}, {out['cpu_count']} CPUs ({out['cpus_usable']} usable), OPENBLAS_NUM_THREADS="
@@ -279,7 +279,7 @@ def main(argv=None):
            f"{pa['pgd200_rel_theta_error']:.1%}); jaxopt ProjectedGradient defaults "
            f"{pa['theta_jaxopt_defaults']:.6f} after {pa['jaxopt_defaults_iters']} iterations "
            f"(rel. error {pa['jaxopt_defaults_rel_theta_error']:.1%}).", ""]
-    (RESULTS / f"bench_mle_cpu{args.tag}.md").write_text("\n".join(md))
+    (RESULTS / f"bench_mle_{out['platform']}{args.tag}.md").write_text("\n".join(md))
     return out
 
 
