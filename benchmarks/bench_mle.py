@@ -45,6 +45,7 @@ from jaxcert import Counts  # noqa: E402
 from jaxcert.judge import mle_batched  # noqa: E402
 from jaxcert.judge import solver as S  # noqa: E402
 from jaxcert.judge._jaxopt import import_jaxopt  # noqa: E402
+from jaxcert.judge._lane_solve import solve_problem  # noqa: E402
 from jaxcert.judge.likelihood import loglik  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -125,7 +126,7 @@ def bound_fns(c, sb, fb):
     crit = 2.705543454095404
 
     def old(c1, s1, f1):
-        x, f = S._solve_one(c1, s1, f1, "newton", 100, 1e-10, 0.0)[:2]
+        x, f = solve_problem(c1, s1, f1, "newton", 100, 1e-10, 0.0)[:2]
         return reference_end(c1, s1, f1, x, -f, crit, 1.0)[0]
 
     new = jax.jit(jax.vmap(lambda c1, s1, f1: lr_bound(Counts(*c1), s1, f1, crit, True)[0]))

@@ -17,6 +17,7 @@ import jaxcert  # noqa: F401  (float64)
 from jaxcert import Counts
 from jaxcert._types import Status
 from jaxcert.judge import solver as S
+from jaxcert.judge._lane_solve import solve_problem
 from jaxcert.judge._profile_reference import reference_end
 from jaxcert.judge.cmle_intervals import lr_bound, profile_interval, profile_lr
 
@@ -50,7 +51,7 @@ def compared():
     out = {}
     for upper in (True, False):
         def old(c1, s1, f1, upper=upper):
-            x, f = S._solve_one(c1, s1, f1, "newton", 200, 1e-10, 0.0)[:2]
+            x, f = solve_problem(c1, s1, f1, "newton", 200, 1e-10, 0.0)[:2]
             return reference_end(c1, s1, f1, x, -f, CRIT, 1.0 if upper else 0.0)
 
         def new(c1, s1, f1, upper=upper):

@@ -17,6 +17,7 @@ import jaxcert  # noqa: F401  (float64)
 from jaxcert import Counts
 from jaxcert._types import Status
 from jaxcert.judge import solver as S
+from jaxcert.judge._lane_solve import solve_problem
 
 NLL_RTOL = 1e-9
 
@@ -154,7 +155,7 @@ def test_exact_has_no_iterative_loop_and_is_jittable_with_traced_bounds():
     while loop (a fusion boundary for XLA:CPU) runs its body once for valid counts."""
     from jaxcert.judge import _cubic, _exact
 
-    jaxpr = str(jax.make_jaxpr(lambda c, s, f: S._solve_one(c, s, f, "exact", 1, 1e-10, 0.0))(
+    jaxpr = str(jax.make_jaxpr(lambda c, s, f: solve_problem(c, s, f, "exact", 1, 1e-10, 0.0))(
         jnp.ones(6), jnp.array([0.5, 0.9]), jnp.array([0.0, 0.2])))
     assert jaxpr.count("while[") == 1
     assert f"length={_cubic.NUM_POLISH}" in jaxpr
