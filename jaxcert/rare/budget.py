@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcert._validate import check_alpha, check_side
+from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS
+from jaxcert.rare.importance import BOUNDS
 from jaxcert.rare.space import ProductSpace
 
 __all__ = ["cost_per_input", "proposal_closeness", "stage_weights", "weight_stage_terms"]
@@ -44,6 +46,20 @@ def check_common(budget, alpha, side) -> None:
     check_side(side)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 2:
         raise ValueError(f"budget must be an int >= 2 (number of model calls); got {budget!r}")
+
+
+def check_estimate_choices(evaluate, *, bound, interval, recycle, power) -> None:
+    """The named choices of :func:`jaxcert.rare.estimate` (numbers: :func:`check_ce_options`)."""
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be one of {BOUNDS}; got {bound!r}")
+    if interval not in ASYMPTOTIC_INTERVALS:
+        raise ValueError(f"interval must be one of {ASYMPTOTIC_INTERVALS}; got {interval!r}")
+    if not callable(evaluate):
+        raise ValueError(f"evaluate must be callable (X -> failures); got {evaluate!r}")
+    if not isinstance(recycle, bool):
+        raise ValueError(f"recycle must be True or False; got {recycle!r}")
+    if isinstance(power, str) and power != "auto":
+        raise ValueError(f"power must be a number in [0, 2] or 'auto'; got {power!r}")
 
 
 def check_ce_options(space, *, defensive, rho, smoothing, power, train_fraction, components,
@@ -152,6 +168,15 @@ def reused_stages(reuse, stages: int) -> int:
             or not 0 <= reuse <= stages):
         raise ValueError(f"reuse must be an int in [0, stages={stages}]; got {reuse!r}")
     return int(reuse)
+
+
+def stage_range(stages: int, progress: bool):
+    """``range(stages)``, under a tqdm bar when ``progress``."""
+    if not progress:
+        return range(stages)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(stages), desc="CEM stages")
 
 
 def evaluate_checked(evaluate, X: np.ndarray) -> np.ndarray:

@@ -45,19 +45,19 @@ import numpy as np
 from jaxcert._types import Status
 from jaxcert.rare import proposal as _prop
 from jaxcert.rare.baseline import uniform_reduction
-from jaxcert.rare.bootstrap import ASYMPTOTIC_INTERVALS
 from jaxcert.rare.budget import (
     as_space,
     check_ce_options,
     check_common,
+    check_estimate_choices,
     evaluate_valid,
     plan_estimate,
+    stage_range,
     proposal_closeness,
     weight_stage_terms,
 )
 from jaxcert.rare.cem import CEMInfo, cem_init, cem_step
 from jaxcert.rare.certificate import certify_run
-from jaxcert.rare.importance import BOUNDS
 from jaxcert.rare.mixture import defensive_of, init_mixture, mixture_cem_update
 from jaxcert.rare.recycling import TrainingPool, default_smoothing
 from jaxcert.rare.reliability import assess, reason_names
@@ -158,18 +158,9 @@ def estimate(
     """
     space = as_space(space)
     check_common(budget, alpha, side)
-    if bound not in BOUNDS:
-        raise ValueError(f"bound must be one of {BOUNDS}; got {bound!r}")
-    if interval not in ASYMPTOTIC_INTERVALS:
-        raise ValueError(f"interval must be one of {ASYMPTOTIC_INTERVALS}; got {interval!r}")
-    if not callable(evaluate):
-        raise ValueError(f"evaluate must be callable (X -> failures); got {evaluate!r}")
-    if not isinstance(recycle, bool):
-        raise ValueError(f"recycle must be True or False; got {recycle!r}")
+    check_estimate_choices(evaluate, bound=bound, interval=interval, recycle=recycle, power=power)
     smoothing = default_smoothing(recycle) if smoothing is None else smoothing
-    auto_power = isinstance(power, str)
-    if auto_power and power != "auto":
-        raise ValueError(f"power must be a number in [0, 2] or 'auto'; got {power!r}")
+    auto_power = isinstance(power, str)  # "auto", checked above
     floor = check_ce_options(space, defensive=defensive, rho=rho, smoothing=smoothing,
                              power=0.5 if auto_power else power,
                              train_fraction=train_fraction, components=components, floor=floor,
@@ -195,12 +186,7 @@ def estimate(
     pool = TrainingPool(stages, batch_size, space.d) if recycle and stages else None
     inferences, failures_seen, history = 0, 0, []
     uniform_F, terms, strata, fvals, closeness = [], [], [], [], [0.0]
-    it = range(stages)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="CEM stages")
-    for t, k in zip(it, jax.random.split(key_train, max(stages, 1))):
+    for t, k in zip(stage_range(stages, progress), jax.random.split(key_train, max(stages, 1))):
         mix = defensive_of(ce, defensive)
         X, comp = (np.asarray(a) for a in _mixture_sample(k, mix, num=batch_size))
         F, valid = evaluate_valid(space, train_eval, X, batch_size)
@@ -238,9 +224,8 @@ def estimate(
         if callback is not None:
             callback(t, rec)
 
-    n_est = est_inputs  # fixed shape; invalid draws are free
-    mixture = defensive_of(ce, defensive)
-    X, comp = (np.asarray(a) for a in _mixture_sample(key_est, mixture, num=n_est))
+    mixture = defensive_of(ce, defensive)  # fixed number of draws; invalid ones are free
+    X, comp = (np.asarray(a) for a in _mixture_sample(key_est, mixture, num=est_inputs))
     F, valid = evaluate_valid(space, evaluate, X, max(batch_size, 1024))
     inferences += int(valid.sum()) * cost
     failures_seen += int(np.sum(F > 0))
@@ -248,15 +233,14 @@ def estimate(
     log_w = _log_weights(mixture, X)
     terms.append(F * np.exp(np.asarray(log_w)))
     fvals.append(F)
-    strata.append(np.full(n_est, len(terms) - 1))
+    strata.append(np.full(est_inputs, len(terms) - 1))
 
     # --- estimate, asymptotic interval and reliability (reused stages + fresh stage)
     z = np.concatenate(weight_stage_terms(terms, closeness[stages - reuse: stages]))
     st = np.concatenate(strata)
     n_uniform = sum(u.size for u in uniform_F)
-    # honest efficiency at equal cost (assess): E_p0[F^2] - mu^2 per uniform input
-    # (estimated by IS as mean(F^2 w)) over the estimate's own variance times the inputs
-    # paid, counted in units of the outcome's cost (the uniform baseline's)
+    # efficiency at equal cost (assess): E_p0[F^2] - mu^2 per uniform input (IS: mean(F^2 w))
+    # over the estimate's variance times the inputs paid, in units of the outcome's cost
     a = assess(key_boot, z, st, len(terms), alpha, num_uniform=n_uniform, interval=interval,
                outcomes=np.concatenate(fvals), inputs=inferences / cost)
     Zv = vf.estimate
