@@ -29,15 +29,18 @@ _UNIT = (0.0, 1.0)
 _PROFILE_COORDS = np.array([False, True, True])
 
 
-def fit_sanitised(c, sb, fb):
-    """Exact CMLE on a sanitised problem: ``(x, l_hat, status, ok)``."""
-    x, f, status = _s.mle_kernel(c, sb, fb)
+def _sanitise(x, f, status):
     ok = (status != Status.NONFINITE) & (status != Status.INFEASIBLE)
     return jnp.where(ok, x, 0.5), jnp.where(ok, -f, 0.0), status, ok
 
 
-def _parts(c, sb, fb, crit, upper):
-    x, l_hat, status, ok = fit_sanitised(c, sb, fb)
+def fit_sanitised(c, sb, fb):
+    """Exact CMLE on a sanitised problem: ``(x, l_hat, status, ok)``."""
+    return _sanitise(*_s.mle_kernel(c, sb, fb))
+
+
+def _parts(c, sb, fb, crit, fit, upper):
+    x, l_hat, status, ok = _sanitise(fit[0], fit[1], fit[2].astype(jnp.int32))
     c_ok = jnp.where(ok, c, 1.0)
     sb_ok, fb_ok = jnp.where(ok, sb, jnp.array(_UNIT)), jnp.where(ok, fb, jnp.array(_UNIT))
     xs = x
@@ -51,23 +54,27 @@ def _parts(c, sb, fb, crit, upper):
     return jnp.where(ok, end, jnp.nan), status, x, ok & conv, (c_ok, sb_ok, fb_ok)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
-def bound_end(c, sb, fb, crit, upper):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
+def bound_end(c, sb, fb, crit, fit, upper):
     """``(end, status)`` of one trusted problem (status as float64, for custom_jvp).
 
-    ``c`` (6,) counts, ``sb``/``fb`` (2,) boxes, ``crit`` scalar (traced), ``upper``
+    ``c`` (6,) counts, ``sb``/``fb`` (2,) boxes, ``crit`` scalar (traced), ``fit`` the
+    problem's :func:`~jaxcert.judge.solver.mle_kernel` output ``(x, nll, status)`` with
+    the status as float64 (the caller has it already: the exact solve's fixed-trip
+    loops are not merged by XLA, so recomputing it here cost a second solve), ``upper``
     static. NaN end for NONFINITE/INFEASIBLE input; status that of the CMLE, or
-    ``MAX_STEPS`` if the end did not converge.
+    ``MAX_STEPS`` if the end did not converge. ``fit``'s tangent is ignored: the
+    derivative comes from the counts and the box alone (envelope theorem).
     """
-    end, status = _parts(c, sb, fb, crit, upper)[:2]
+    end, status = _parts(c, sb, fb, crit, fit, upper)[:2]
     return end, status.astype(jnp.float64)
 
 
 @bound_end.defjvp
 def _bound_end_jvp(upper, primals, tangents):
-    c, sb, fb, crit = primals
-    dc, dsb, dfb, dcrit = tangents
-    end, status, x, good, (c_ok, sb_ok, fb_ok) = _parts(c, sb, fb, crit, upper)
+    c, sb, fb, crit, fit = primals
+    dc, dsb, dfb, dcrit, _ = tangents
+    end, status, x, good, (c_ok, sb_ok, fb_ok) = _parts(c, sb, fb, crit, fit, upper)
     lo, hi = jnp.stack([0.0, sb[0], fb[0]]), jnp.stack([1.0, sb[1], fb[1]])
     dlo, dhi = jnp.stack([0.0, dsb[0], dfb[0]]), jnp.stack([0.0, dsb[1], dfb[1]])
     dl_hat = envelope_tangent(c, lo, hi, x, dc, dlo, dhi, jnp.ones(3, bool))

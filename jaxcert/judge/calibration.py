@@ -134,7 +134,7 @@ def calibrated_bound(counts: Counts, tpr_bounds, fpr_bounds, alpha, side: str) -
     if c.shape != (6,) or alpha.shape != ():
         raise ValueError(f"calibrated_bound takes ONE problem: scalar counts and alpha; got "
                          f"counts {c.shape[1:]} and alpha {alpha.shape} (vmap it for many)")
-    x, _, status = _s.mle_kernel(c, sb, fb)
+    x, nll, status = _s.mle_kernel(c, sb, fb)
     theta = x[0]
     # On a flat ridge (module docstring) each end is matched from the ridge end nearest
     # it, so the bound does not depend on which maximiser the solver returns.
@@ -147,7 +147,7 @@ def calibrated_bound(counts: Counts, tpr_bounds, fpr_bounds, alpha, side: str) -
             ends.append(jnp.full((), 1.0 if is_upper else 0.0))
             continue
         crit = normal_quantile(1.0 - a_tail) ** 2
-        end0, st = lr_bound(cn, sb, fb, crit, is_upper)
+        end0, st = lr_bound(cn, sb, fb, crit, is_upper, (x, nll, status))
         end, ok = _exact_end(t_ends[int(is_upper)], end0, crit, a_tail, is_upper)
         ends.append(end)
         worse = (worst == Status.CONVERGED) & (st == Status.MAX_STEPS)

@@ -72,12 +72,14 @@ def profile_lr(theta, counts: Counts, tpr_bounds, fpr_bounds) -> jax.Array:
     return jnp.where(ok, jnp.maximum(2.0 * (l_hat - lp), 0.0), jnp.nan)
 
 
-def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
+def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool, fit=None):
     """End of ``{theta : 2 [l_hat - l_p(theta)] <= crit}`` on one side, one problem.
 
     Kernel (no validation; inputs as :func:`profile_lr`). ``crit`` may be traced (a
     calibrated critical value never recompiles); ``upper`` (static) picks the side:
     the lower end is the upper end of the relabelled problem (``Y -> 1 - Y``).
+    ``fit``: the problem's :func:`~jaxcert.judge.solver.mle_kernel` output when the
+    caller has it (saves a second exact solve); computed here when ``None``.
 
     Returns:
       ``(bound, status)``: bound in [0, 1] (NaN for NONFINITE/INFEASIBLE input), int32
@@ -85,8 +87,9 @@ def lr_bound(counts: Counts, tpr_bounds, fpr_bounds, crit, upper: bool):
       not converge).
     """
     c = _counts_vector(counts)
-    end, status = bound_end(c, as_float(tpr_bounds), as_float(fpr_bounds), as_float(crit),
-                            bool(upper))
+    sb, fb = as_float(tpr_bounds), as_float(fpr_bounds)
+    x, f, st = _s.mle_kernel(c, sb, fb) if fit is None else fit
+    end, status = bound_end(c, sb, fb, as_float(crit), (x, f, st.astype(jnp.float64)), bool(upper))
     return end, status.astype(jnp.int32)
 
 
@@ -97,11 +100,11 @@ def _profile_one(c, sb, fb, alpha, side):
     if side == "lower":
         upper, st_u = jnp.ones_like(f), status
     else:
-        upper, st_u = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_hi) ** 2, True)
+        upper, st_u = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_hi) ** 2, True, (x, f, status))
     if side == "upper":
         lower, st_l = jnp.zeros_like(f), status
     else:
-        lower, st_l = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_lo) ** 2, False)
+        lower, st_l = lr_bound(cn, sb, fb, normal_quantile(1.0 - a_lo) ** 2, False, (x, f, status))
     worse = (status == Status.CONVERGED) & ((st_u == Status.MAX_STEPS) | (st_l == Status.MAX_STEPS))
     status = jnp.where(worse, Status.MAX_STEPS, status)
     bad = (status == Status.NONFINITE) | (status == Status.INFEASIBLE)
