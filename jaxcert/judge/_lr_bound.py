@@ -60,8 +60,8 @@ def bound_end(c, sb, fb, crit, fit, upper):
 
     ``c`` (6,) counts, ``sb``/``fb`` (2,) boxes, ``crit`` scalar (traced), ``fit`` the
     problem's :func:`~jaxcert.judge.solver.mle_kernel` output ``(x, nll, status)`` with
-    the status as float64 (the caller has it already: the exact solve's fixed-trip
-    loops are not merged by XLA, so recomputing it here cost a second solve), ``upper``
+    the status as float64 (the caller has it already; solving again here cost 0.3 s of
+    compile and 0.3 s of tracing in the sweep kernel, no measurable run time), ``upper``
     static. NaN end for NONFINITE/INFEASIBLE input; status that of the CMLE, or
     ``MAX_STEPS`` if the end did not converge. ``fit``'s tangent is ignored: the
     derivative comes from the counts and the box alone (envelope theorem).

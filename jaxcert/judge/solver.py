@@ -46,7 +46,7 @@ import numpy as np
 from jaxcert._numerics import as_float
 from jaxcert._validate import check_box, check_box_shapes, is_concrete
 from jaxcert.counts import Counts
-from jaxcert.judge._lane_solve import UNIDENTIFIED_TOL as UNIDENTIFIED_TOL  # the statuses'
+from jaxcert.judge._lane_solve import UNIDENTIFIED_TOL as UNIDENTIFIED_TOL  # re-exported (statuses)
 from jaxcert.judge._lane_solve import mle_kernel, solve_problem
 
 __all__ = ["MLEResult", "mle", "mle_kernel", "mle_trusted"]
