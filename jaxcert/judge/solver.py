@@ -148,6 +148,10 @@ def _exact_blocks(columns, sb, fb, tol, max_steps):
 
 
 def _mle_flat(c, sb, fb, tol, pgd_stepsize, solver, max_steps):
+    if solver == "exact" and c.shape[0] > 2 * EXACT_BLOCK:  # a large mle_batched chunk
+        th, tp, fp, f, status, steps, kkt, active, lo, hi = _exact_blocks(
+            list(c.T), sb, fb, tol, max_steps)
+        return jnp.stack([th, tp, fp], -1), f, status, steps, kkt, active, jnp.stack([lo, hi], -1)
     if solver == "exact":
         # Structure of arrays (batch axis last): XLA:CPU runs the closed-form solve
         # fastest in that layout (_exact.exact_solve).

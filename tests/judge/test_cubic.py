@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxcert import Counts
+from jaxcert.judge import mle_batched
 from jaxcert.judge import solver as S
 from jaxcert.judge._cubic import chebyshev_middle, middle_root
 
@@ -52,6 +53,8 @@ def test_large_exact_batches_are_blocked_with_identical_results():
     step = 5000
     parts = [S.mle(Counts.create(*c[i:i + step].T), sb[i:i + step], fb[i:i + step])
              for i in range(0, n, step)]
+    one_chunk = mle_batched(Counts.create(*c.T), sb, fb, chunk_size=n)  # blocked inside too
     for name, got in zip(whole._fields, whole):
         want = np.concatenate([np.asarray(getattr(p, name)) for p in parts])
         np.testing.assert_array_equal(np.asarray(got), want, err_msg=name)
+        np.testing.assert_array_equal(np.asarray(getattr(one_chunk, name)), want, err_msg=name)
