@@ -147,8 +147,13 @@ def _exact_blocks(columns, sb, fb, tol, max_steps):
     return jax.lax.fori_loop(0, -(-total // EXACT_BLOCK), trip, outs)
 
 
+def _blocked(solver, num_problems) -> bool:
+    """Whether a flat batch of this size is solved block by block (:func:`_exact_blocks`)."""
+    return solver == "exact" and num_problems > 2 * EXACT_BLOCK
+
+
 def _mle_flat(c, sb, fb, tol, pgd_stepsize, solver, max_steps):
-    if solver == "exact" and c.shape[0] > 2 * EXACT_BLOCK:  # a large mle_batched chunk
+    if _blocked(solver, c.shape[0]):  # a large mle_batched chunk
         th, tp, fp, f, status, steps, kkt, active, lo, hi = _exact_blocks(
             list(c.T), sb, fb, tol, max_steps)
         return jnp.stack([th, tp, fp], -1), f, status, steps, kkt, active, jnp.stack([lo, hi], -1)
@@ -184,15 +189,18 @@ def _result_fields(out):
     return (x[:, 0], x[:, 1], x[:, 2], f, status, steps, kkt, active, t_range[:, 0], t_range[:, 1])
 
 
+def _shaped(fields, batch) -> MLEResult:
+    return MLEResult(*(v.reshape(batch + v.shape[1:]) for v in fields))
+
+
 def _to_result(out, batch) -> MLEResult:
-    return MLEResult(*(v.reshape(batch + v.shape[1:]) for v in _result_fields(out)))
+    return _shaped(_result_fields(out), batch)
 
 
 def _mle_whole(counts, sb, fb, tol, pgd_stepsize, solver, max_steps):
     c, sb, fb, batch = _prepare(counts, sb, fb, stack=False)
-    if solver == "exact" and sb.shape[0] > 2 * EXACT_BLOCK:
-        fields = _exact_blocks(c, sb, fb, tol, max_steps)
-        return MLEResult(*(v.reshape(batch + v.shape[1:]) for v in fields))
+    if _blocked(solver, sb.shape[0]):
+        return _shaped(_exact_blocks(c, sb, fb, tol, max_steps), batch)
     return _to_result(_mle_flat(jnp.stack(c, -1), sb, fb, tol, pgd_stepsize, solver, max_steps), batch)
 
 
